@@ -1,0 +1,36 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""ament_python package: the torch core, the ROS 2 nodes and the command-line tools."""
+
+from glob import glob
+import os
+
+from setuptools import find_packages, setup
+
+package_name = 'superglue_ros'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    package_data={package_name: ['weights/*.pth', 'weights/*.md', 'data/README.md',
+                                 'data/tum_freiburg/*.jpg']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        (os.path.join('share', package_name, 'launch'), glob('launch/*.launch.py')),
+        (os.path.join('share', package_name, 'config'), glob('config/*.yaml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=False,
+    maintainer='superglue_ros maintainers',
+    maintainer_email='maintainers@superglue-ros.dev',
+    description='Learned feature-matching middle-end (SuperGlue) for ROS 2 SLAM.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'superglue-demo = superglue_ros.tools.demo:main',
+        ],
+    },
+)

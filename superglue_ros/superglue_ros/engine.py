@@ -1,0 +1,170 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""The matching engine shared by the ROS node, ImageMatcher, replay and evaluation tools.
+
+It owns the model and its device, turns ``Features`` into device tensors once per keyframe
+(``prepare``), and matches two prepared keyframes (``match``). Imports torch, never rclpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import time
+from typing import Any, Dict, Optional, Tuple, Union
+import warnings
+
+import numpy as np
+import torch
+
+from .descriptors import adapt_descriptors, check_finite
+from .features import Features
+from .models.superglue import SuperGlue
+from .weights import load_weights
+
+
+def resolve_device(requested: str) -> Tuple[torch.device, Optional[str]]:
+    """Map 'auto' | 'cuda' | 'cuda:N' | 'cpu' to a device; returns (device, warning or None).
+
+    A CUDA request without a usable GPU falls back to the CPU with a warning, never an error:
+    the same launch file must run on a robot with a GPU and on a laptop without one.
+    """
+    requested = (requested or 'auto').strip().lower()
+    if requested == 'cpu':
+        return torch.device('cpu'), None
+    if requested == 'auto':
+        return (torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')), None
+    if requested.startswith('cuda'):
+        if torch.cuda.is_available():
+            dev = torch.device(requested)
+            if dev.index is None or dev.index < torch.cuda.device_count():
+                return dev, None
+            return torch.device('cuda'), (f'{requested} does not exist '
+                                          f'({torch.cuda.device_count()} GPUs): using cuda:0')
+        return torch.device('cpu'), f'device {requested!r} requested but CUDA is not ' \
+            'available (no GPU or a CPU-only torch build): falling back to cpu'
+    raise ValueError(f'device must be auto, cpu, cuda or cuda:N, got {requested!r}')
+
+
+@dataclass
+class PreparedFeatures:
+    """Device tensors of one keyframe, built once and reused while it is the reference."""
+
+    keypoints: torch.Tensor  # [1 x N x 2]
+    scores: torch.Tensor  # [1 x N]
+    descriptors: torch.Tensor  # [1 x C x N]
+    image_size: torch.Tensor  # [1 x 2] (width, height)
+    index: np.ndarray  # [N] indices into the original keypoint arrays
+    features: Features
+
+
+@dataclass
+class MatchResult:
+    """Matches between two keyframes, as indices into their original keypoint arrays."""
+
+    index0: np.ndarray  # [M] int
+    index1: np.ndarray  # [M] int
+    points0: np.ndarray  # [M x 2] float32
+    points1: np.ndarray  # [M x 2] float32
+    confidence: np.ndarray  # [M] float32
+    latency: float  # seconds spent in the model (transfer + forward + read-back)
+
+
+class MatchingEngine:
+    """SuperGlue on a device, with the descriptor adapter the weights expect."""
+
+    def __init__(self, model: SuperGlue, device: str = 'auto', fp16: bool = False,
+                 max_keypoints: int = 0, metadata: Optional[Dict[str, Any]] = None):
+        self.device, warning = resolve_device(device)
+        if warning:
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
+        self.device_warning = warning
+        self.fp16 = bool(fp16) and self.device.type == 'cuda'
+        self.fp16_ignored = bool(fp16) and not self.fp16
+        self.max_keypoints = int(max_keypoints)
+        self.model = model.eval().to(self.device)
+        self.metadata = dict(metadata or {})
+
+    @classmethod
+    def from_weights(cls, path, device: str = 'auto', fp16: bool = False, max_keypoints: int = 0,
+                     **overrides) -> 'MatchingEngine':
+        """Load a weights file (ours or the official layout) onto ``device``."""
+        model, metadata = load_weights(path, overrides or None)
+        return cls(model, device, fp16, max_keypoints, metadata)
+
+    @property
+    def descriptor_type(self) -> str:
+        return self.model.conf.descriptor_type
+
+    @property
+    def match_threshold(self) -> float:
+        return float(self.model.conf.match_threshold)
+
+    @match_threshold.setter
+    def match_threshold(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f'match_threshold must be in [0, 1], got {value}')
+        self.model.conf.match_threshold = float(value)
+
+    def prepare(self, features: Features) -> PreparedFeatures:
+        """Validate, keep the strongest max_keypoints, adapt descriptors, move to the device."""
+        check_finite('keypoints', features.keypoints)
+        check_finite('scores', features.scores)
+        if features.descriptors.dtype != np.uint8:
+            check_finite('descriptors', features.descriptors)
+        selected, index = features.top_k(self.max_keypoints)
+        n = len(selected)
+        if n:
+            desc = adapt_descriptors(selected.descriptors, features.descriptor_type)
+            self.model.check_descriptors(features.descriptor_type, desc.shape[1])
+        else:
+            desc = np.zeros((0, self.model.conf.input_dim), np.float32)
+            self.model.check_descriptors(features.descriptor_type, self.model.conf.input_dim)
+        dev = self.device
+        return PreparedFeatures(
+            keypoints=torch.from_numpy(np.ascontiguousarray(selected.keypoints, np.float32))
+            .to(dev)[None],
+            scores=torch.from_numpy(np.ascontiguousarray(selected.scores, np.float32))
+            .to(dev)[None],
+            descriptors=torch.from_numpy(np.ascontiguousarray(desc.T)).to(dev)[None],
+            image_size=torch.tensor([features.image_size], dtype=torch.float32, device=dev),
+            index=index,
+            features=features,
+        )
+
+    @torch.inference_mode()
+    def match_prepared(self, p0: PreparedFeatures, p1: PreparedFeatures) -> MatchResult:
+        """Match two prepared keyframes; indices refer to the original keypoint arrays."""
+        start = time.perf_counter()
+        data = {'keypoints0': p0.keypoints, 'keypoints1': p1.keypoints,
+                'scores0': p0.scores, 'scores1': p1.scores,
+                'descriptors0': p0.descriptors, 'descriptors1': p1.descriptors,
+                'image_size0': p0.image_size, 'image_size1': p1.image_size}
+        with torch.autocast('cuda', dtype=torch.float16, enabled=self.fp16):
+            pred = self.model(data)
+        matches0 = pred['matches0'][0].cpu().numpy()
+        mscores0 = pred['matching_scores0'][0].float().cpu().numpy()
+        latency = time.perf_counter() - start
+        valid = matches0 > -1
+        local0 = np.nonzero(valid)[0]
+        local1 = matches0[valid]
+        idx0, idx1 = p0.index[local0], p1.index[local1]
+        return MatchResult(
+            index0=idx0.astype(np.int64), index1=idx1.astype(np.int64),
+            points0=p0.features.keypoints[idx0].astype(np.float32).reshape(-1, 2),
+            points1=p1.features.keypoints[idx1].astype(np.float32).reshape(-1, 2),
+            confidence=mscores0[valid].astype(np.float32), latency=latency)
+
+    def match(self, f0: Features, f1: Features) -> MatchResult:
+        """Prepare and match two feature sets."""
+        return self.match_prepared(self.prepare(f0), self.prepare(f1))
+
+
+def read_image(path: Union[str, 'np.ndarray']) -> np.ndarray:
+    """Read an image file as BGR uint8 (or pass an array through); clear error if unreadable."""
+    if isinstance(path, np.ndarray):
+        return path
+    import cv2
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f'cannot read image {path}')
+    return image

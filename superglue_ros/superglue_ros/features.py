@@ -1,0 +1,129 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Keypoint sets and the OpenCV front-ends that produce them (ORB first, SIFT too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Features:
+    """Keypoints and raw descriptors of one image.
+
+    keypoints: [N x 2] float32 pixels (x, y); scores: [N] float32;
+    descriptors: [N x 32] uint8 for ORB, [N x C] float32 otherwise;
+    image_size: (width, height); size/angle/octave: ORB attributes (may be empty).
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    descriptors: np.ndarray
+    descriptor_type: str
+    image_size: Tuple[int, int]
+    size: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    angle: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    octave: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def select(self, index: np.ndarray) -> 'Features':
+        """Subset of keypoints (index array or boolean mask)."""
+        def pick(a: np.ndarray) -> np.ndarray:
+            return a[index] if a.shape[0] == len(self) else a
+        return Features(self.keypoints[index], self.scores[index], self.descriptors[index],
+                        self.descriptor_type, self.image_size, pick(self.size),
+                        pick(self.angle), pick(self.octave))
+
+    def top_k(self, k: int) -> Tuple['Features', np.ndarray]:
+        """Keep the k highest-scoring keypoints; returns them and their original indices."""
+        if k <= 0 or len(self) <= k:
+            return self, np.arange(len(self))
+        index = np.sort(np.argsort(-self.scores, kind='stable')[:k])
+        return self.select(index), index
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any 2-D or HxWx{1,3,4} uint8/uint16 image (BGR order) -> uint8 grayscale."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(image)
+
+
+def _from_cv_keypoints(kps, desc: Optional[np.ndarray], descriptor_type: str,
+                       image_size: Tuple[int, int]) -> Features:
+    if not kps or desc is None:
+        width = 32 if descriptor_type == 'orb' else 128
+        dtype = np.uint8 if descriptor_type == 'orb' else np.float32
+        empty = np.zeros(0, np.float32)
+        return Features(np.zeros((0, 2), np.float32), empty, np.zeros((0, width), dtype),
+                        descriptor_type, image_size, empty, empty, np.zeros(0, np.int32))
+    return Features(
+        keypoints=np.array([k.pt for k in kps], np.float32).reshape(-1, 2),
+        scores=np.array([k.response for k in kps], np.float32),
+        descriptors=desc,
+        descriptor_type=descriptor_type,
+        image_size=image_size,
+        size=np.array([k.size for k in kps], np.float32),
+        angle=np.array([k.angle for k in kps], np.float32),
+        octave=np.array([k.octave for k in kps], np.int32),
+    )
+
+
+class OrbExtractor:
+    """ORB keypoints + descriptors with OpenCV, keeping the max_keypoints strongest."""
+
+    def __init__(self, max_keypoints: int = 1024, scale_factor: float = 1.2, n_levels: int = 8,
+                 fast_threshold: int = 20, min_fast_threshold: int = 7):
+        self.max_keypoints = max_keypoints
+        self._orb = cv2.ORB_create(nfeatures=max_keypoints, scaleFactor=scale_factor,
+                                   nlevels=n_levels, fastThreshold=fast_threshold)
+        # Retry on low-texture images with a lower FAST threshold, as ORB-SLAM does per cell.
+        self._orb_low = cv2.ORB_create(nfeatures=max_keypoints, scaleFactor=scale_factor,
+                                       nlevels=n_levels, fastThreshold=min_fast_threshold)
+
+    def __call__(self, image: np.ndarray) -> Features:
+        """Detect and describe; image is grayscale or BGR."""
+        gray = to_gray(image)
+        size = (int(gray.shape[1]), int(gray.shape[0]))
+        kps, desc = self._orb.detectAndCompute(gray, None)
+        if len(kps) < self.max_keypoints // 2:
+            kps, desc = self._orb_low.detectAndCompute(gray, None)
+        features = _from_cv_keypoints(kps, desc, 'orb', size)
+        return features.top_k(self.max_keypoints)[0]
+
+
+class SiftExtractor:
+    """SIFT keypoints + descriptors with OpenCV."""
+
+    def __init__(self, max_keypoints: int = 1024):
+        self.max_keypoints = max_keypoints
+        self._sift = cv2.SIFT_create(nfeatures=max_keypoints)
+
+    def __call__(self, image: np.ndarray) -> Features:
+        """Detect and describe; image is grayscale or BGR."""
+        gray = to_gray(image)
+        kps, desc = self._sift.detectAndCompute(gray, None)
+        features = _from_cv_keypoints(kps, desc, 'sift', (gray.shape[1], gray.shape[0]))
+        return features.top_k(self.max_keypoints)[0]
+
+
+def make_extractor(features: str, max_keypoints: int):
+    """Front-end by name: 'orb' or 'sift'."""
+    if features == 'orb':
+        return OrbExtractor(max_keypoints)
+    if features == 'sift':
+        return SiftExtractor(max_keypoints)
+    raise ValueError(f'unknown features {features!r}: use orb or sift')

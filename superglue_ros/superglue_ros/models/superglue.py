@@ -1,0 +1,338 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""SuperGlue: learned feature matching with a graph neural network and optimal transport.
+
+Written from the paper (Sarlin et al., "SuperGlue: Learning Feature Matching with Graph Neural
+Networks", CVPR 2020) and from the interface facts of the official weight files (parameter
+names, shapes and numerical conventions), so that those files load unchanged with
+``load_state_dict(strict=True)``.
+
+Layout: pure functions first, then small modules, then the model. Internally every tensor is
+token-major ``[B x N x C]`` and every 1x1 convolution of the official layout is applied as a
+plain matmul with its squeezed weight; the parameters keep the official Conv1d shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+# Descriptor types a model can be trained for; the adapters live in superglue_ros.descriptors.
+DESCRIPTOR_TYPES = ('orb', 'sift', 'superpoint', 'generic')
+
+
+def normalize_keypoints(kpts: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """Center pixel keypoints [B x N x 2] on the image and scale by 0.7 * max(W, H).
+
+    ``size`` is [B x 2] as (width, height).
+    """
+    size = size.to(kpts)
+    center = size / 2
+    scaling = size.max(-1, keepdim=True).values * 0.7
+    return (kpts - center[:, None, :]) / scaling[:, None, :]
+
+
+def conv1x1(layer: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """Apply a 1x1 Conv1d to token-major x [B x N x C_in] as one matmul -> [B x N x C_out]."""
+    return F.linear(x, layer.weight.squeeze(-1), layer.bias)
+
+
+def batch_norm_tokens(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm1d over token-major x [B x N x C]; statistics over all B * N tokens."""
+    b, n, c = x.shape
+    return bn(x.reshape(b * n, c)).reshape(b, n, c)
+
+
+def log_sinkhorn(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torch.Tensor,
+                 iters: int, tol: float = 0.0, check_every: int = 10) -> torch.Tensor:
+    """Log-domain Sinkhorn: scaled log transport plan with log-marginals log_mu/log_nu.
+
+    scores: [B x M x N], log_mu: [B x M], log_nu: [B x N]. u and v start at zero; each
+    iteration updates u then v. With ``tol > 0`` the loop stops early once the row marginals
+    (the only ones not exact right after a v update) deviate from log_mu by less than ``tol``
+    in log space, checked every ``check_every`` iterations.
+    """
+    u = torch.zeros_like(log_mu)
+    v = torch.zeros_like(log_nu)
+    for it in range(iters):
+        u = log_mu - torch.logsumexp(scores + v[:, None, :], dim=2)
+        v = log_nu - torch.logsumexp(scores + u[:, :, None], dim=1)
+        if tol > 0 and (it + 1) % check_every == 0 and it + 1 < iters:
+            row = torch.logsumexp(scores + u[:, :, None] + v[:, None, :], dim=2)
+            if (row - log_mu).abs().max() < tol:
+                break
+    return scores + u[:, :, None] + v[:, None, :]
+
+
+def log_optimal_transport(scores: torch.Tensor, bin_score: torch.Tensor, iters: int,
+                          tol: float = 0.0) -> torch.Tensor:
+    """Partial assignment with dustbins: [B x M x N] scores -> [B x M+1 x N+1] log-plan.
+
+    Real rows/columns carry mass 1, the dustbin row N and the dustbin column M; everything is
+    divided by M + N (``norm``) for the iterations and multiplied back at the end, so that
+    exp() of the output is a probability per keypoint.
+    """
+    b, m, n = scores.shape
+    one = scores.new_tensor(1)
+    ms, ns = (m * one), (n * one)
+    bins0 = bin_score.expand(b, m, 1)
+    bins1 = bin_score.expand(b, 1, n)
+    alpha = bin_score.expand(b, 1, 1)
+    couplings = torch.cat([torch.cat([scores, bins0], -1),
+                           torch.cat([bins1, alpha], -1)], 1)
+    norm = -(ms + ns).log()
+    log_mu = torch.cat([norm.expand(m), ns.log()[None] + norm])
+    log_nu = torch.cat([norm.expand(n), ms.log()[None] + norm])
+    log_mu, log_nu = log_mu[None].expand(b, -1), log_nu[None].expand(b, -1)
+    z = log_sinkhorn(couplings, log_mu, log_nu, iters, tol)
+    return z - norm
+
+
+def filter_matches(log_assignment: torch.Tensor, threshold: float
+                   ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mutual nearest neighbours over the M x N block whose probability exceeds threshold.
+
+    Returns matches0 [B x M], matches1 [B x N] (-1 = unmatched) and matching_scores0/1.
+    """
+    scores = log_assignment[:, :-1, :-1]
+    max0, max1 = scores.max(2), scores.max(1)
+    m0, m1 = max0.indices, max1.indices
+    arange0 = torch.arange(m0.shape[1], device=m0.device)[None]
+    arange1 = torch.arange(m1.shape[1], device=m1.device)[None]
+    mutual0 = arange0 == m1.gather(1, m0)
+    mutual1 = arange1 == m0.gather(1, m1)
+    zero = scores.new_tensor(0)
+    mscores0 = torch.where(mutual0, max0.values.exp(), zero)
+    mscores1 = torch.where(mutual1, mscores0.gather(1, m1), zero)
+    valid0 = mutual0 & (mscores0 > threshold)
+    valid1 = mutual1 & valid0.gather(1, m1)
+    matches0 = torch.where(valid0, m0, m0.new_tensor(-1))
+    matches1 = torch.where(valid1, m1, m1.new_tensor(-1))
+    return matches0, matches1, torch.where(valid0, mscores0, zero), \
+        torch.where(valid1, mscores1, zero)
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """[B x N x D] -> [B x H x N x D/H] with the official interleaved split.
+
+    Channel c belongs to head c % H and dimension c // H.
+    """
+    b, n, d = x.shape
+    return x.view(b, n, d // heads, heads).permute(0, 3, 1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of split_heads: [B x H x N x D/H] -> [B x N x D], interleaved order."""
+    b, h, n, dh = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, n, dh * h)
+
+
+class MLP(nn.Sequential):
+    """Conv1d(1x1) stack with BatchNorm + ReLU between layers, none after the last."""
+
+    def __init__(self, channels: Sequence[int]):
+        layers: List[nn.Module] = []
+        for i in range(1, len(channels)):
+            layers.append(nn.Conv1d(channels[i - 1], channels[i], kernel_size=1, bias=True))
+            if i < len(channels) - 1:
+                layers.append(nn.BatchNorm1d(channels[i]))
+                layers.append(nn.ReLU())
+        super().__init__(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Token-major [B x N x C_in] -> [B x N x C_out]."""
+        for layer in self:
+            if isinstance(layer, nn.Conv1d):
+                x = conv1x1(layer, x)
+            elif isinstance(layer, nn.BatchNorm1d):
+                x = batch_norm_tokens(layer, x)
+            else:
+                x = layer(x)
+        return x
+
+
+class KeypointEncoder(nn.Module):
+    """Lifts (x', y', score) into the descriptor space with an MLP."""
+
+    def __init__(self, feature_dim: int, channels: Sequence[int]):
+        super().__init__()
+        self.encoder = MLP([3, *channels, feature_dim])
+        nn.init.constant_(self.encoder[-1].bias, 0.0)
+
+    def forward(self, kpts: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """kpts [B x N x 2] (normalised), scores [B x N] -> [B x N x D]."""
+        return self.encoder(torch.cat([kpts, scores[..., None]], -1))
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head dot-product attention with query/key/value projections and a merge."""
+
+    def __init__(self, num_heads: int, feature_dim: int):
+        super().__init__()
+        assert feature_dim % num_heads == 0, 'feature_dim must be divisible by num_heads'
+        self.num_heads = num_heads
+        self.merge = nn.Conv1d(feature_dim, feature_dim, kernel_size=1)
+        self.proj = nn.ModuleList(
+            [nn.Conv1d(feature_dim, feature_dim, kernel_size=1) for _ in range(3)])
+
+    def forward(self, query: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """query [B x N x D], source [B x M x D] -> message [B x N x D]."""
+        q, k, v = (split_heads(conv1x1(layer, x), self.num_heads)
+                   for layer, x in zip(self.proj, (query, source, source)))
+        # Fused kernel; scaling is 1/sqrt(D/H) as in the paper.
+        message = F.scaled_dot_product_attention(q, k, v)
+        return conv1x1(self.merge, merge_heads(message))
+
+
+class AttentionalPropagation(nn.Module):
+    """One GNN layer: x <- x + MLP([x ; attention(x, source)])."""
+
+    def __init__(self, feature_dim: int, num_heads: int):
+        super().__init__()
+        self.attn = MultiHeadAttention(num_heads, feature_dim)
+        self.mlp = MLP([feature_dim * 2, feature_dim * 2, feature_dim])
+        nn.init.constant_(self.mlp[-1].bias, 0.0)
+
+    def forward(self, x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """Residual update of x [B x N x D] from source [B x M x D]."""
+        message = self.attn(x, source)
+        return self.mlp(torch.cat([x, message], -1))
+
+
+class AttentionalGNN(nn.Module):
+    """Alternating self- and cross-attention layers (even index = self, odd = cross)."""
+
+    def __init__(self, feature_dim: int, layer_names: Sequence[str], num_heads: int):
+        super().__init__()
+        self.names = list(layer_names)
+        self.layers = nn.ModuleList(
+            [AttentionalPropagation(feature_dim, num_heads) for _ in self.names])
+
+    def forward(self, desc0: torch.Tensor, desc1: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Update both images' descriptors [B x N x D] simultaneously in every layer."""
+        for layer, name in zip(self.layers, self.names):
+            src0, src1 = (desc1, desc0) if name == 'cross' else (desc0, desc1)
+            delta0, delta1 = layer(desc0, src0), layer(desc1, src1)
+            desc0, desc1 = desc0 + delta0, desc1 + delta1
+        return desc0, desc1
+
+
+class SuperGlue(nn.Module):
+    """SuperGlue feature matcher (keypoint encoder, attentional GNN, optimal transport)."""
+
+    default_conf = {
+        'descriptor_dim': 256,  # D: width of the GNN and of the matching descriptors
+        # Raw descriptor dimension after the adapter; None = descriptor_dim. When it differs
+        # (e.g. 256 ORB bits into a D=128 model) a learned 1x1 input projection is added.
+        'input_dim': None,
+        'descriptor_type': 'superpoint',  # orb | sift | superpoint | generic (adapters)
+        'keypoint_encoder': [32, 64, 128, 256],  # hidden channels of the keypoint MLP
+        'gnn_layers': 9,  # number of (self, cross) layer pairs: 9 -> 18 layers
+        'num_heads': 4,
+        'sinkhorn_iterations': 100,
+        'sinkhorn_tolerance': 0.0,  # > 0: stop early once row marginals are this close (log)
+        'match_threshold': 0.2,  # minimum assignment probability of a mutual match
+    }
+
+    def __init__(self, conf: Optional[Dict] = None):
+        super().__init__()
+        unknown = set(conf or {}) - set(self.default_conf)
+        if unknown:
+            raise ValueError(f'unknown SuperGlue config keys: {sorted(unknown)}; '
+                             f'valid keys: {sorted(self.default_conf)}')
+        self.conf = c = SimpleNamespace(**{**self.default_conf, **(conf or {})})
+        if c.descriptor_type not in DESCRIPTOR_TYPES:
+            raise ValueError(f'descriptor_type must be one of {DESCRIPTOR_TYPES}, '
+                             f'got {c.descriptor_type!r}')
+        if c.input_dim is None:
+            c.input_dim = c.descriptor_dim
+        d = c.descriptor_dim
+        if c.input_dim != d:
+            self.input_proj = nn.Conv1d(c.input_dim, d, kernel_size=1)
+        else:
+            self.input_proj = None
+        self.kenc = KeypointEncoder(d, c.keypoint_encoder)
+        self.gnn = AttentionalGNN(d, ['self', 'cross'] * c.gnn_layers, c.num_heads)
+        self.final_proj = nn.Conv1d(d, d, kernel_size=1, bias=True)
+        self.register_parameter('bin_score', nn.Parameter(torch.tensor(1.0)))
+
+    def check_descriptors(self, descriptor_type: str, dim: int) -> None:
+        """Raise a ValueError naming the mismatch when descriptors don't fit this model."""
+        c = self.conf
+        if descriptor_type != c.descriptor_type:
+            raise ValueError(
+                f'descriptor type {descriptor_type!r} does not match the loaded weights, '
+                f'which expect {c.descriptor_type!r}: use a front-end that produces '
+                f'{c.descriptor_type} descriptors or load weights trained for '
+                f'{descriptor_type}')
+        if dim != c.input_dim:
+            raise ValueError(
+                f'descriptor dimension {dim} does not match the loaded weights, which expect '
+                f'{c.input_dim} (after the {c.descriptor_type} adapter)')
+
+    @staticmethod
+    def _image_size(data: Dict, i: int) -> torch.Tensor:
+        key = f'image_size{i}'
+        if key in data:
+            return torch.as_tensor(data[key]).reshape(-1, 2)
+        img = data.get(f'image{i}')
+        if img is None:
+            raise KeyError(f'SuperGlue input needs {key} [B x 2] (width, height) or image{i}')
+        h, w = img.shape[-2:]
+        return torch.tensor([[w, h]], dtype=torch.float32).expand(img.shape[0], 2)
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Match two sets of keypoints.
+
+        Input:
+            keypoints0: [B x M x 2], keypoints1: [B x N x 2] in pixels (x, y)
+            scores0: [B x M], scores1: [B x N] detector confidences
+            descriptors0: [B x C x M], descriptors1: [B x C x N] adapted descriptors
+            image_size0/1: [B x 2] (width, height), or image0/1: [B x 1 x H x W]
+        Output:
+            matches0: [B x M] index into keypoints1 or -1; matches1: [B x N]
+            matching_scores0: [B x M], matching_scores1: [B x N] in [0, 1]
+            log_assignment: [B x M+1 x N+1] (last row/column = dustbins)
+        """
+        kpts0, kpts1 = data['keypoints0'], data['keypoints1']
+        b, m, n = kpts0.shape[0], kpts0.shape[1], kpts1.shape[1]
+        if m == 0 or n == 0:
+            return {
+                'matches0': kpts0.new_full((b, m), -1, dtype=torch.long),
+                'matches1': kpts1.new_full((b, n), -1, dtype=torch.long),
+                'matching_scores0': kpts0.new_zeros((b, m)),
+                'matching_scores1': kpts1.new_zeros((b, n)),
+                'log_assignment': kpts0.new_zeros((b, m + 1, n + 1)),
+            }
+        desc0 = data['descriptors0'].transpose(1, 2)
+        desc1 = data['descriptors1'].transpose(1, 2)
+        if self.input_proj is not None:
+            desc0, desc1 = conv1x1(self.input_proj, desc0), conv1x1(self.input_proj, desc1)
+        k0 = normalize_keypoints(kpts0, self._image_size(data, 0).to(kpts0.device))
+        k1 = normalize_keypoints(kpts1, self._image_size(data, 1).to(kpts1.device))
+        desc0 = desc0 + self.kenc(k0, data['scores0'].to(k0))
+        desc1 = desc1 + self.kenc(k1, data['scores1'].to(k1))
+        desc0, desc1 = self.gnn(desc0, desc1)
+        mdesc0, mdesc1 = conv1x1(self.final_proj, desc0), conv1x1(self.final_proj, desc1)
+        scores = torch.einsum('bmd,bnd->bmn', mdesc0, mdesc1) / math.sqrt(
+            self.conf.descriptor_dim)
+        # Optimal transport in fp32 even under autocast: logsumexp over ~1e3 terms in fp16 is
+        # too coarse for the 0.2 probability threshold.
+        log_assignment = log_optimal_transport(
+            scores.float(), self.bin_score.float(), self.conf.sinkhorn_iterations,
+            self.conf.sinkhorn_tolerance)
+        matches0, matches1, mscores0, mscores1 = filter_matches(
+            log_assignment, self.conf.match_threshold)
+        return {
+            'matches0': matches0,
+            'matches1': matches1,
+            'matching_scores0': mscores0,
+            'matching_scores1': mscores1,
+            'log_assignment': log_assignment,
+        }
