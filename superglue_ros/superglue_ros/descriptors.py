@@ -82,3 +82,16 @@ def describe(descriptor_type: str) -> Tuple[str, int]:
     """Return (raw dtype name, raw dimension or 0 for any) of a descriptor type."""
     return {'orb': ('uint8', ORB_BYTES), 'sift': ('float32', SIFT_DIM),
             'superpoint': ('float32', 256), 'generic': ('float32', 0)}[descriptor_type]
+
+
+def adapt_scores(scores: np.ndarray, descriptor_type: str) -> np.ndarray:
+    """Detector scores in the range the keypoint encoder was trained with.
+
+    ORB/SIFT responses have arbitrary, image-dependent scale (Harris responses ~1e-4), so they
+    are divided by the keyframe's maximum; SuperPoint/generic scores are already in [0, 1].
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    if descriptor_type in ('orb', 'sift') and scores.size:
+        top = float(np.max(np.abs(scores)))
+        return scores / top if top > 0 else np.ones_like(scores)
+    return scores

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import torch
 
-from .descriptors import adapt_descriptors, check_finite
+from .descriptors import adapt_descriptors, adapt_scores, check_finite
 from .features import Features
 from .models.superglue import SuperGlue
 from .weights import load_weights
@@ -123,7 +123,7 @@ class MatchingEngine:
         return PreparedFeatures(
             keypoints=torch.from_numpy(np.ascontiguousarray(selected.keypoints, np.float32))
             .to(dev)[None],
-            scores=torch.from_numpy(np.ascontiguousarray(selected.scores, np.float32))
+            scores=torch.from_numpy(adapt_scores(selected.scores, features.descriptor_type))
             .to(dev)[None],
             descriptors=torch.from_numpy(np.ascontiguousarray(desc.T)).to(dev)[None],
             image_size=torch.tensor([features.image_size], dtype=torch.float32, device=dev),

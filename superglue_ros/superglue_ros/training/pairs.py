@@ -1,0 +1,168 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Training pairs: warp a real image, detect ORB on both, derive ground truth from the warp."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..features import Features, OrbExtractor, to_gray
+from .homography import (PhotoConfig, photometric, random_crop, sample_homography, WarpConfig,
+                         warp_points)
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
+UNMATCHED = -1
+IGNORE = -2
+
+
+@dataclass
+class PairConfig:
+    """How training pairs are made."""
+
+    width: int = 640
+    height: int = 480
+    num_keypoints: int = 512  # fixed per image; short sets are padded with dustbin points
+    match_radius: float = 3.0  # reprojection error [px] below which mutual NNs match
+    unmatched_radius: float = 5.0  # no keypoint within this [px] -> dustbin; between: ignored
+    warp: WarpConfig = field(default_factory=WarpConfig)
+    photo: PhotoConfig = field(default_factory=PhotoConfig)
+
+
+def list_images(paths: Sequence[str]) -> List[Path]:
+    """Image files in the given files/directories (recursive), sorted."""
+    out: List[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += [f for f in sorted(p.rglob('*')) if f.suffix.lower() in IMAGE_SUFFIXES]
+        elif p.suffix.lower() in IMAGE_SUFFIXES:
+            out.append(p)
+    return out
+
+
+def load_gray(path: Path) -> np.ndarray:
+    """Read an image as uint8 grayscale; clear error when unreadable."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise FileNotFoundError(f'cannot read training image {path}')
+    return to_gray(img)
+
+
+def ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, homography: np.ndarray,
+                 match_radius: float, unmatched_radius: float,
+                 valid0: Optional[np.ndarray] = None,
+                 valid1: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """Ground-truth assignment from a known homography (image0 -> image1).
+
+    gt_matches0[i] = j when i and j are mutual nearest neighbours after warping with a
+    reprojection error below match_radius; -1 (dustbin) when no keypoint of the other image
+    lies within unmatched_radius (both directions); -2 (ignored) otherwise. ``valid`` masks
+    mark padding keypoints, which are always dustbin and never matched.
+    """
+    m, n = len(kpts0), len(kpts1)
+    gt0 = np.full(m, UNMATCHED, np.int64)
+    gt1 = np.full(n, UNMATCHED, np.int64)
+    if m == 0 or n == 0:
+        return {'gt_matches0': gt0, 'gt_matches1': gt1}
+    valid0 = np.ones(m, bool) if valid0 is None else valid0
+    valid1 = np.ones(n, bool) if valid1 is None else valid1
+    proj0 = warp_points(kpts0, homography)  # image0 keypoints in image1
+    proj1 = warp_points(kpts1, np.linalg.inv(homography))  # image1 keypoints in image0
+
+    def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # |a|^2 + |b|^2 - 2ab as one matmul: ~10x faster than broadcasting norms.
+        d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T
+        return np.maximum(d, 0.0)
+
+    big = np.float64(1e12)
+    d01 = sq_dist(proj0, kpts1.astype(np.float64))  # measured in image1
+    d10 = sq_dist(kpts0.astype(np.float64), proj1)  # measured in image0
+    d01[~valid0] = big
+    d01[:, ~valid1] = big
+    d10[~valid0] = big
+    d10[:, ~valid1] = big
+    # Symmetric reprojection error, so both images' scales count.
+    dist = np.maximum(d01, d10)
+    nn0, nn1 = dist.argmin(1), dist.argmin(0)
+    mutual = nn1[nn0] == np.arange(m)
+    close = dist[np.arange(m), nn0] < match_radius ** 2
+    matched0 = mutual & close & valid0
+    gt0[matched0] = nn0[matched0]
+    gt1[nn0[matched0]] = np.nonzero(matched0)[0]
+    r2 = unmatched_radius ** 2
+    ambiguous0 = (~matched0) & (d01.min(1) < r2) & valid0
+    matched1 = gt1 >= 0
+    ambiguous1 = (~matched1) & (d10.min(0) < r2) & valid1
+    gt0[ambiguous0] = IGNORE
+    gt1[ambiguous1] = IGNORE
+    return {'gt_matches0': gt0, 'gt_matches1': gt1}
+
+
+def pad_features(f: Features, n: int, rng: np.random.Generator
+                 ) -> tuple[Features, np.ndarray]:
+    """Pad to exactly n keypoints with random dustbin points (random bits, low scores)."""
+    k = len(f)
+    valid = np.zeros(n, bool)
+    valid[:min(k, n)] = True
+    if k >= n:
+        return f.select(np.arange(n)), valid
+    w, h = f.image_size
+    extra = n - k
+    kpts = np.concatenate([f.keypoints, rng.uniform([0, 0], [w - 1, h - 1], (extra, 2))
+                           .astype(np.float32)])
+    low = float(f.scores.min()) if k else 1e-4
+    scores = np.concatenate([f.scores, np.full(extra, low * 0.5, np.float32)])
+    desc = np.concatenate([f.descriptors, rng.integers(0, 256, (extra, f.descriptors.shape[1]),
+                                                       dtype=np.uint8)])
+    return Features(kpts, scores, desc, f.descriptor_type, f.image_size), valid
+
+
+class PairGenerator:
+    """Makes homographic ORB training pairs from a list of real images."""
+
+    def __init__(self, images: Sequence[Path], conf: PairConfig = PairConfig(),
+                 cache_images: bool = True):
+        if not images:
+            raise ValueError('no training images given')
+        self.images = list(images)
+        self.conf = conf
+        self.extractor = OrbExtractor(conf.num_keypoints)
+        self._cache: Dict[int, np.ndarray] = {}
+        self._cache_images = cache_images
+
+    def _image(self, index: int) -> np.ndarray:
+        if index not in self._cache:
+            img = load_gray(self.images[index])
+            if not self._cache_images:
+                return img
+            self._cache[index] = img
+        return self._cache[index]
+
+    def make(self, rng: np.random.Generator, strength: float = 1.0,
+             image_index: Optional[int] = None) -> Dict[str, np.ndarray]:
+        """One pair: keypoints, scores, ORB bytes, validity and ground truth for both images."""
+        c = self.conf
+        idx = int(rng.integers(len(self.images))) if image_index is None else image_index
+        base = random_crop(self._image(idx), c.width, c.height, rng)
+        hom = sample_homography(c.width, c.height, rng, c.warp, strength)
+        warped = cv2.warpPerspective(base, hom, (c.width, c.height), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        img0 = photometric(base, rng, c.photo, strength)
+        img1 = photometric(warped, rng, c.photo, strength)
+        f0, valid0 = pad_features(self.extractor(img0), c.num_keypoints, rng)
+        f1, valid1 = pad_features(self.extractor(img1), c.num_keypoints, rng)
+        gt = ground_truth(f0.keypoints, f1.keypoints, hom, c.match_radius, c.unmatched_radius,
+                          valid0, valid1)
+        return {
+            'keypoints0': f0.keypoints, 'keypoints1': f1.keypoints,
+            'scores0': f0.scores, 'scores1': f1.scores,
+            'orb0': f0.descriptors, 'orb1': f1.descriptors,
+            'valid0': valid0, 'valid1': valid1,
+            'homography': hom, 'image_index': np.int64(idx),
+            'image_size': np.array([c.width, c.height], np.float32),
+            **gt,
+        }
