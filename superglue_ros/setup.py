@@ -27,10 +27,11 @@ setup(
     maintainer_email='maintainers@superglue-ros.dev',
     description='Learned feature-matching middle-end (SuperGlue) for ROS 2 SLAM.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'superglue-demo = superglue_ros.tools.demo:main',
+            'matcher_node = superglue_ros.nodes.matcher_node:main',
+            'frontend_node = superglue_ros.nodes.frontend_node:main',
         ],
     },
 )

@@ -1,0 +1,82 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Launch the SuperGlue matcher, optionally the ORB front-end and a camera driver.
+
+Examples:
+  ros2 launch superglue_ros superglue.launch.py camera:=v4l2_camera
+  ros2 launch superglue_ros superglue.launch.py use_frontend:=false
+      keypoints_topic:=/orb_slam/keypoints image_topic:=/camera/image_raw
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch_ros.actions import Node
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Matcher + optional front-end + optional camera driver, wired by remappings."""
+    default_params = os.path.join(get_package_share_directory('superglue_ros'), 'config',
+                                  'superglue.yaml')
+    params_file = LaunchConfiguration('params_file')
+    namespace = LaunchConfiguration('namespace')
+    camera = LaunchConfiguration('camera')
+    image_topic = LaunchConfiguration('image_topic')
+    keypoints_topic = LaunchConfiguration('keypoints_topic')
+    correspondences_topic = LaunchConfiguration('correspondences_topic')
+    log_level = LaunchConfiguration('log_level')
+
+    arguments = [
+        DeclareLaunchArgument('params_file', default_value=default_params,
+                              description='YAML file with the parameters of both nodes'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='Namespace of the superglue nodes'),
+        DeclareLaunchArgument('use_frontend', default_value='true',
+                              description='Start the ORB front-end (false when the SLAM '
+                                          'system publishes its own keypoints)'),
+        DeclareLaunchArgument('camera', default_value='none',
+                              choices=['none', 'v4l2_camera', 'usb_cam'],
+                              description='Camera driver to start: none, v4l2_camera or '
+                                          'usb_cam'),
+        DeclareLaunchArgument('video_device', default_value='/dev/video0',
+                              description='Video device of the camera driver'),
+        DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',
+                              description='Camera image topic (sensor_msgs/Image)'),
+        DeclareLaunchArgument('keypoints_topic', default_value='/superglue/keypoints',
+                              description='Keyframe keypoints topic '
+                                          '(superglue_ros_msgs/Keypoints)'),
+        DeclareLaunchArgument('correspondences_topic',
+                              default_value='/superglue/correspondences',
+                              description='Output topic (superglue_ros_msgs/Correspondences)'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              description='Log level of the superglue nodes'),
+    ]
+
+    def camera_is(name: str) -> IfCondition:
+        return IfCondition(PythonExpression(["'", camera, "' == '", name, "'"]))
+
+    camera_remap = [('image_raw', image_topic)]
+    camera_params = [{'video_device': LaunchConfiguration('video_device')}]
+    nodes = [
+        Node(package='v4l2_camera', executable='v4l2_camera_node', name='camera',
+             namespace=namespace, parameters=camera_params, remappings=camera_remap,
+             condition=camera_is('v4l2_camera'), output='screen'),
+        Node(package='usb_cam', executable='usb_cam_node_exe', name='camera',
+             namespace=namespace, parameters=camera_params, remappings=camera_remap,
+             condition=camera_is('usb_cam'), output='screen'),
+        Node(package='superglue_ros', executable='frontend_node', name='superglue_frontend',
+             namespace=namespace, parameters=[params_file],
+             remappings=[('image', image_topic), ('keypoints', keypoints_topic)],
+             arguments=['--ros-args', '--log-level', log_level],
+             condition=IfCondition(LaunchConfiguration('use_frontend')), output='screen'),
+        Node(package='superglue_ros', executable='matcher_node', name='superglue_matcher',
+             namespace=namespace, parameters=[params_file],
+             remappings=[('image', image_topic), ('keypoints', keypoints_topic),
+                         ('correspondences', correspondences_topic)],
+             arguments=['--ros-args', '--log-level', log_level], output='screen'),
+    ]
+    return LaunchDescription(arguments + nodes)

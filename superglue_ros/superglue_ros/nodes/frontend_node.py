@@ -1,0 +1,159 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""ORB front-end for camera-only setups: camera ``image`` -> keyframe ``keypoints``.
+
+Every frame is described with OpenCV ORB; a frame becomes a keyframe (and is published as
+superglue_ros_msgs/Keypoints with the image's stamp) when it is the first, when
+``keyframe_interval`` frames have passed since the last keyframe, or when the share of the
+last keyframe's keypoints still tracked in it (mutual Hamming matches) drops below
+``min_tracked_overlap``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+import time
+from typing import Dict, Optional
+
+import cv2
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import Image
+from superglue_ros_msgs.msg import Keypoints
+
+from ..features import Features, OrbExtractor
+from ..ros.conversions import image_to_gray, keypoints_from_features
+from ..ros.sync import stamp_ns
+
+NODE_NAME = 'superglue_frontend'
+
+
+def tracked_overlap(reference: Features, current: Features, max_distance: int) -> float:
+    """Share of the reference keypoints with a mutual ORB match in ``current`` (in [0, 1])."""
+    if len(reference) == 0 or len(current) == 0:
+        return 0.0
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+    matches = matcher.match(reference.descriptors, current.descriptors)
+    good = sum(1 for m in matches if m.distance <= max_distance)
+    return good / len(reference)
+
+
+class FrontendNode(Node):
+    """ORB keypoints + descriptors on keyframes of a camera stream."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.declare_parameters('', [
+            ('max_keypoints', 1024, ParameterDescriptor(
+                description='ORB keypoints per frame (the strongest are kept)', read_only=True,
+                integer_range=[IntegerRange(from_value=1, to_value=100000, step=1)])),
+            ('fast_threshold', 20, ParameterDescriptor(
+                description='ORB FAST threshold (lowered automatically on low texture)',
+                read_only=True,
+                integer_range=[IntegerRange(from_value=1, to_value=255, step=1)])),
+            ('keyframe_interval', 5, ParameterDescriptor(
+                description='A keyframe every N frames at the latest (0 = only by overlap)',
+                integer_range=[IntegerRange(from_value=0, to_value=100000, step=1)])),
+            ('min_tracked_overlap', 0.5, ParameterDescriptor(
+                description="New keyframe when fewer than this share of the last keyframe's "
+                            'keypoints is tracked (0 = only by interval)',
+                floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1.0,
+                                                         step=0.0)])),
+            ('max_descriptor_distance', 50, ParameterDescriptor(
+                description='Hamming distance up to which an ORB match counts as tracked',
+                integer_range=[IntegerRange(from_value=0, to_value=256, step=1)])),
+        ])
+        self._extractor = OrbExtractor(self._param('max_keypoints'),
+                                       fast_threshold=self._param('fast_threshold'))
+        self._keyframe: Optional[Features] = None
+        self._last_stamp: Optional[int] = None
+        self._next_id = 1
+        self._frames_since_keyframe = 0
+        self.counts: Counter = Counter()
+        self._log_times: Dict[str, float] = {}
+        self._publisher = self.create_publisher(
+            Keypoints, 'keypoints', QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._subscription = self.create_subscription(
+            Image, 'image', self._on_image, qos_profile_sensor_data,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self.get_logger().info(
+            f'ORB front-end ready: {self._param("max_keypoints")} keypoints, keyframe every '
+            f'{self._param("keyframe_interval")} frames or below '
+            f'{self._param("min_tracked_overlap"):.2f} tracked overlap')
+
+    def _param(self, name: str):
+        return self.get_parameter(name).value
+
+    def _warn(self, key: str, text: str, period: float = 5.0) -> None:
+        now = time.monotonic()
+        if now - self._log_times.get(key, -1e9) >= period:
+            self._log_times[key] = now
+            self.get_logger().warning(text)
+
+    def _keyframe_reason(self, features: Features) -> Optional[str]:
+        if self._keyframe is None:
+            return 'first'
+        interval = self._param('keyframe_interval')
+        if interval > 0 and self._frames_since_keyframe >= interval:
+            return 'interval'
+        threshold = self._param('min_tracked_overlap')
+        if threshold > 0:
+            overlap = tracked_overlap(self._keyframe, features,
+                                      self._param('max_descriptor_distance'))
+            if overlap < threshold:
+                return f'overlap {overlap:.2f}'
+        return None
+
+    def _on_image(self, msg: Image) -> None:
+        self.counts['frames'] += 1
+        try:
+            gray = image_to_gray(msg)
+        except ValueError as exc:
+            self.counts['bad_images'] += 1
+            self._warn('bad_image', f'skipping image: {exc} ({self.counts["bad_images"]} so far)')
+            return
+        t = stamp_ns(msg)
+        if self._last_stamp is not None and t <= self._last_stamp:
+            self.counts['bad_stamps'] += 1
+            self._warn('bad_stamp', f'skipping image with non-increasing stamp {t * 1e-9:.6f} s')
+            return
+        self._last_stamp = t
+        features = self._extractor(gray)
+        self._frames_since_keyframe += 1
+        if len(features) == 0:
+            self.counts['empty_frames'] += 1
+            self._warn('empty', 'no ORB keypoints in this frame (texture-less view?)')
+            return
+        reason = self._keyframe_reason(features)
+        if reason is None:
+            return
+        self._publisher.publish(keypoints_from_features(features, msg.header, self._next_id))
+        self.get_logger().debug(f'keyframe {self._next_id} ({reason}): {len(features)} '
+                                f'keypoints')
+        self.counts['keyframes'] += 1
+        self._next_id += 1
+        self._keyframe = features
+        self._frames_since_keyframe = 0
+
+
+def main(args=None) -> int:
+    """Console script ``frontend_node``."""
+    rclpy.init(args=args)
+    node = FrontendNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

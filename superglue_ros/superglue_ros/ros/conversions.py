@@ -1,0 +1,326 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Conversions between ROS messages and numpy: images, keypoints, correspondences.
+
+Images go through cv_bridge when it is importable (a real ROS 2 install) and through an own
+numpy path otherwise (the pip setup, where cv_bridge does not exist): mono8, mono16, bgr8,
+rgb8, bgra8, rgba8 and their 8UC1/16UC1/8UC3/8UC4 aliases, honouring ``step`` (row padding)
+and ``is_bigendian``. Any other encoding raises a ValueError naming it.
+
+Bulk message arrays are built from bytes (``array.array(typecode, buffer)``): assigning numpy
+arrays element by element costs milliseconds per keyframe, and older distributions (Humble)
+accept only sequences or array.array there.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from superglue_ros_msgs.msg import Correspondences, Keypoints
+
+from ..features import Features, to_gray
+
+try:  # a real ROS 2 install has cv_bridge; the pip setup does not
+    from cv_bridge import CvBridge
+except ImportError:  # pragma: no cover - depends on the installation
+    CvBridge = None
+
+HAVE_CV_BRIDGE = CvBridge is not None
+
+# encoding -> (dtype, channels, channel order for colour conversion)
+ENCODINGS = {
+    'mono8': (np.uint8, 1, 'gray'),
+    '8UC1': (np.uint8, 1, 'gray'),
+    'mono16': (np.uint16, 1, 'gray'),
+    '16UC1': (np.uint16, 1, 'gray'),
+    'bgr8': (np.uint8, 3, 'bgr'),
+    '8UC3': (np.uint8, 3, 'bgr'),
+    'rgb8': (np.uint8, 3, 'rgb'),
+    'bgra8': (np.uint8, 4, 'bgra'),
+    '8UC4': (np.uint8, 4, 'bgra'),
+    'rgba8': (np.uint8, 4, 'rgba'),
+}
+
+DESCRIPTOR_NAMES = {
+    Keypoints.DESCRIPTOR_ORB: 'orb',
+    Keypoints.DESCRIPTOR_SIFT: 'sift',
+    Keypoints.DESCRIPTOR_SUPERPOINT: 'superpoint',
+    Keypoints.DESCRIPTOR_GENERIC: 'generic',
+}
+DESCRIPTOR_CODES = {name: code for code, name in DESCRIPTOR_NAMES.items()}
+
+_bridge = None
+
+
+def _get_bridge():
+    global _bridge
+    if _bridge is None:
+        _bridge = CvBridge()
+    return _bridge
+
+
+def _unsupported(encoding: str) -> ValueError:
+    return ValueError(f'unsupported image encoding {encoding!r}: supported are '
+                      f'{", ".join(sorted(ENCODINGS))}'
+                      + ('' if HAVE_CV_BRIDGE else ' (cv_bridge is not installed)'))
+
+
+def check_image(msg: Image, use_cv_bridge: Optional[bool] = None) -> None:
+    """Cheap consistency checks of an Image message; raise ValueError with the reason.
+
+    Checks the encoding, a non-empty size, ``step`` against the row size and the data length,
+    without converting the pixels.
+    """
+    if msg.encoding not in ENCODINGS:
+        bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
+        if not bridge:
+            raise _unsupported(msg.encoding)
+        image_to_numpy(msg, use_cv_bridge=True)  # let cv_bridge decide
+        return
+    dtype, channels, _ = ENCODINGS[msg.encoding]
+    if msg.width == 0 or msg.height == 0:
+        raise ValueError(f'empty image ({msg.width} x {msg.height})')
+    row = msg.width * channels * np.dtype(dtype).itemsize
+    if msg.step < row:
+        raise ValueError(f'image step {msg.step} is smaller than a row of {msg.width} '
+                         f'{msg.encoding} pixels ({row} bytes)')
+    if len(msg.data) < msg.step * (msg.height - 1) + row:
+        raise ValueError(f'image data has {len(msg.data)} bytes, {msg.height} rows of step '
+                         f'{msg.step} need {msg.step * (msg.height - 1) + row}')
+
+
+def _own_image_to_numpy(msg: Image) -> np.ndarray:
+    check_image(msg, use_cv_bridge=False)
+    dtype, channels, _ = ENCODINGS[msg.encoding]
+    dt = np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')
+    h, w = int(msg.height), int(msg.width)
+    row = w * channels * dt.itemsize
+    buf = np.frombuffer(msg.data, np.uint8)
+    if msg.step == row:
+        rows = buf[:h * row]
+    else:  # padded rows: keep the first `row` bytes of each
+        padded = np.zeros(h * msg.step, np.uint8)
+        padded[:min(buf.size, padded.size)] = buf[:padded.size]
+        rows = np.ascontiguousarray(padded.reshape(h, msg.step)[:, :row]).ravel()
+    image = rows.view(dt).reshape(h, w, channels)
+    if dt.byteorder not in ('=', '|'):  # non-native byte order: swap to native
+        image = image.astype(dt.newbyteorder('='))
+    return image[..., 0] if channels == 1 else image
+
+
+def image_to_numpy(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
+    """Image message -> HxW or HxWxC array, channels in the message's own order.
+
+    ``use_cv_bridge`` None = use it when importable. Raises ValueError for an unsupported
+    encoding or inconsistent size/step/data.
+    """
+    bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
+    if not bridge:
+        return _own_image_to_numpy(msg)
+    try:
+        return np.asarray(_get_bridge().imgmsg_to_cv2(msg, desired_encoding='passthrough'))
+    except Exception as exc:  # noqa: BLE001 - CvBridgeError and numpy errors alike
+        raise ValueError(f'cannot convert image with encoding {msg.encoding!r}: {exc}') from exc
+
+
+def image_to_bgr(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
+    """Image message -> uint8 BGR (HxWx3) or grayscale (HxW) for drawing and detection."""
+    if msg.encoding not in ENCODINGS:
+        bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
+        if not bridge:
+            raise _unsupported(msg.encoding)
+        try:
+            return np.asarray(_get_bridge().imgmsg_to_cv2(msg, desired_encoding='bgr8'))
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f'cannot convert image with encoding {msg.encoding!r} to bgr8: '
+                             f'{exc}') from exc
+    image = image_to_numpy(msg, use_cv_bridge)
+    order = ENCODINGS[msg.encoding][2]
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if order == 'rgb':
+        return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if order == 'rgba':
+        return cv2.cvtColor(image, cv2.COLOR_RGBA2BGR)
+    if order == 'bgra':
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def image_to_gray(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
+    """Image message -> uint8 grayscale HxW."""
+    return to_gray(image_to_bgr(msg, use_cv_bridge))
+
+
+def numpy_to_image(image: np.ndarray, encoding: str, header: Optional[Header] = None,
+                   use_cv_bridge: Optional[bool] = None) -> Image:
+    """Convert an HxW or HxWxC array (channels in the order of ``encoding``) to an Image."""
+    bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
+    if bridge:
+        try:
+            msg = _get_bridge().cv2_to_imgmsg(np.ascontiguousarray(image), encoding=encoding)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f'cannot convert a {image.dtype} array of shape {image.shape} '
+                             f'to {encoding!r}: {exc}') from exc
+    else:
+        if encoding not in ENCODINGS:
+            raise _unsupported(encoding)
+        dtype, channels, _ = ENCODINGS[encoding]
+        shape_ok = (image.ndim == 2 and channels == 1) or (
+            image.ndim == 3 and image.shape[2] == channels)
+        if image.dtype != dtype or not shape_ok:
+            raise ValueError(f'{encoding} needs a {np.dtype(dtype).name} array with '
+                             f'{channels} channel(s), got {image.dtype} of shape {image.shape}')
+        image = np.ascontiguousarray(image)
+        msg = Image()
+        msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
+        msg.encoding = encoding
+        msg.is_bigendian = int(sys.byteorder == 'big' and image.dtype.itemsize > 1)
+        msg.step = int(msg.width * channels * image.dtype.itemsize)
+        msg.data = array.array('B', image.tobytes())
+    if header is not None:
+        msg.header = header
+    return msg
+
+
+def _f32(values: np.ndarray) -> array.array:
+    return array.array('f', np.ascontiguousarray(values, np.float32).tobytes())
+
+
+def _u32(values: np.ndarray) -> array.array:
+    return array.array('I', np.ascontiguousarray(values, np.uint32).tobytes())
+
+
+def as_numpy(field, dtype) -> np.ndarray:
+    """Message array field (array.array, bytes, list) -> numpy without copying if possible."""
+    try:
+        return np.frombuffer(field, dtype)
+    except (TypeError, ValueError):
+        return np.asarray(field, dtype)
+
+
+def descriptor_type_name(code: int) -> str:
+    """Map a Keypoints.DESCRIPTOR_* constant -> 'orb' | 'sift' | 'superpoint' | 'generic'."""
+    try:
+        return DESCRIPTOR_NAMES[int(code)]
+    except KeyError:
+        raise ValueError(f'unknown descriptor_type {code}: expected one of '
+                         f'{sorted(DESCRIPTOR_NAMES)} (Keypoints.DESCRIPTOR_*)') from None
+
+
+def features_from_keypoints(msg: Keypoints) -> Features:
+    """Keypoints message -> Features (arrays are copies, safe to keep as a keyframe).
+
+    Raises ValueError when the arrays disagree; see ``validation.validate_keypoints`` for the
+    full set of checks the node runs first.
+    """
+    x = as_numpy(msg.x, np.float32)
+    y = as_numpy(msg.y, np.float32)
+    n = x.size
+    if y.size != n or len(msg.score) != n:
+        raise ValueError(f'x, y and score lengths disagree ({n}, {y.size}, {len(msg.score)})')
+    name = descriptor_type_name(msg.descriptor_type)
+    dim = int(msg.descriptor_dim)
+    if name == 'orb':
+        if dim % 8:
+            raise ValueError(f'binary descriptor_dim must be a multiple of 8 bits, got {dim}')
+        raw = as_numpy(msg.descriptors_binary, np.uint8)
+        width = dim // 8
+    else:
+        raw = as_numpy(msg.descriptors_float, np.float32)
+        width = dim
+    if raw.size != n * width:
+        raise ValueError(f'{name} descriptors have {raw.size} values, {n} keypoints x {width} '
+                         f'need {n * width}')
+
+    def optional(field, dtype) -> np.ndarray:
+        a = as_numpy(field, dtype)
+        return a.copy() if a.size == n else np.zeros(0, dtype)
+
+    return Features(
+        keypoints=np.stack([x, y], 1).astype(np.float32),
+        scores=as_numpy(msg.score, np.float32).copy(),
+        descriptors=raw.reshape(n, width).copy(),
+        descriptor_type=name,
+        image_size=(int(msg.image_width), int(msg.image_height)),
+        size=optional(msg.size, np.float32),
+        angle=optional(msg.angle, np.float32),
+        octave=optional(msg.octave, np.int32),
+    )
+
+
+def keypoints_from_features(features: Features, header: Header, keyframe_id: int) -> Keypoints:
+    """Features -> Keypoints message (descriptor_dim in bits for ORB, values otherwise)."""
+    msg = Keypoints()
+    msg.header = header
+    msg.keyframe_id = int(keyframe_id)
+    msg.image_width, msg.image_height = (int(v) for v in features.image_size)
+    kpts = np.asarray(features.keypoints, np.float32).reshape(-1, 2)
+    msg.x = _f32(kpts[:, 0])
+    msg.y = _f32(kpts[:, 1])
+    msg.score = _f32(features.scores)
+    n = len(kpts)
+    if len(features.size) == n:
+        msg.size = _f32(features.size)
+    if len(features.angle) == n:
+        msg.angle = _f32(features.angle)
+    if len(features.octave) == n:
+        msg.octave = array.array('i', np.ascontiguousarray(features.octave, np.int32).tobytes())
+    msg.descriptor_type = DESCRIPTOR_CODES[features.descriptor_type]
+    desc = np.asarray(features.descriptors)
+    if features.descriptor_type == 'orb':
+        desc = np.ascontiguousarray(desc, np.uint8).reshape(n, -1)
+        msg.descriptor_dim = int(desc.shape[1] * 8) if n else 256
+        msg.descriptors_binary = array.array('B', desc.tobytes())
+    else:
+        desc = np.ascontiguousarray(desc, np.float32).reshape(n, -1)
+        msg.descriptor_dim = int(desc.shape[1]) if desc.ndim == 2 else 0
+        msg.descriptors_float = _f32(desc.ravel())
+    return msg
+
+
+def build_correspondences(header: Header, status: int, status_message: str = '',
+                          current: Tuple[int, object] = (0, None),
+                          reference: Tuple[int, object] = (0, None),
+                          current_index: Optional[np.ndarray] = None,
+                          reference_index: Optional[np.ndarray] = None,
+                          current_points: Optional[np.ndarray] = None,
+                          reference_points: Optional[np.ndarray] = None,
+                          confidence: Optional[np.ndarray] = None,
+                          inlier: Optional[np.ndarray] = None, verified: bool = False,
+                          latency: float = 0.0) -> Correspondences:
+    """Correspondences message; ``current``/``reference`` are (keyframe id, stamp or None).
+
+    Without matches (first keyframe, rejections, errors) every array stays empty. Without
+    ``inlier`` every match is flagged as an inlier (``verified`` says whether that means
+    anything).
+    """
+    msg = Correspondences()
+    msg.header = header
+    msg.status = int(status)
+    msg.status_message = str(status_message)
+    msg.current_keyframe_id = int(current[0])
+    msg.reference_keyframe_id = int(reference[0])
+    if current[1] is not None:
+        msg.current_stamp = current[1]
+    if reference[1] is not None:
+        msg.reference_stamp = reference[1]
+    if current_index is not None and len(current_index):
+        cur = np.asarray(current_points, np.float32).reshape(-1, 2)
+        ref = np.asarray(reference_points, np.float32).reshape(-1, 2)
+        msg.current_indices = _u32(current_index)
+        msg.reference_indices = _u32(reference_index)
+        msg.current_x, msg.current_y = _f32(cur[:, 0]), _f32(cur[:, 1])
+        msg.reference_x, msg.reference_y = _f32(ref[:, 0]), _f32(ref[:, 1])
+        msg.confidence = _f32(confidence)
+        flags = np.ones(len(cur), np.uint8) if inlier is None else np.asarray(inlier, np.uint8)
+        msg.inlier = array.array('B', flags.tobytes())
+    msg.verified = bool(verified)
+    msg.latency = float(latency)
+    return msg
