@@ -56,7 +56,10 @@ cmake --build "$BUILD" -j2 > "$ROOT/build/superglue_ros_msgs.build.log" 2>&1 \
 cmake --install "$BUILD" > /dev/null
 
 log 'installing superglue_ros (editable)'
-pip install --quiet --no-deps --no-build-isolation -e "$ROOT/superglue_ros"
+# compat mode = a plain .pth path entry, so the package wins over the namespace-package look of
+# the repository's superglue_ros/ folder when Python runs from the repository root.
+pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=compat \
+  -e "$ROOT/superglue_ros"
 
 python - <<'PY'
 import rclpy, torch, cv2, numpy  # noqa: F401

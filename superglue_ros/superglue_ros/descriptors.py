@@ -47,7 +47,7 @@ def sift_to_float(desc: np.ndarray, eps: float = 1e-8) -> np.ndarray:
 
 
 def float_to_unit(desc: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """SuperPoint / generic float descriptors [N x C] -> L2-normalised rows."""
+    """Normalise SuperPoint / generic float descriptors [N x C] to unit L2 rows."""
     desc = np.asarray(desc, dtype=np.float32)
     if desc.ndim != 2:
         raise ValueError(f'float descriptors must be [N x C], got shape {tuple(desc.shape)}')

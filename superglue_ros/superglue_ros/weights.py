@@ -28,7 +28,7 @@ class WeightsError(RuntimeError):
 
 
 def default_weights_path() -> Path:
-    """The shipped ORB weights inside the installed package."""
+    """Return the path of the shipped ORB weights inside the installed package."""
     return PACKAGE_WEIGHTS / DEFAULT_WEIGHTS_NAME
 
 

@@ -165,7 +165,7 @@ class KeypointEncoder(nn.Module):
         nn.init.constant_(self.encoder[-1].bias, 0.0)
 
     def forward(self, kpts: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        """kpts [B x N x 2] (normalised), scores [B x N] -> [B x N x D]."""
+        """Encode kpts [B x N x 2] (normalised) and scores [B x N] -> [B x N x D]."""
         return self.encoder(torch.cat([kpts, scores[..., None]], -1))
 
 
@@ -181,7 +181,7 @@ class MultiHeadAttention(nn.Module):
             [nn.Conv1d(feature_dim, feature_dim, kernel_size=1) for _ in range(3)])
 
     def forward(self, query: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        """query [B x N x D], source [B x M x D] -> message [B x N x D]."""
+        """Attend from query [B x N x D] to source [B x M x D] -> message [B x N x D]."""
         q, k, v = (split_heads(conv1x1(layer, x), self.num_heads)
                    for layer, x in zip(self.proj, (query, source, source)))
         # Fused kernel; scaling is 1/sqrt(D/H) as in the paper.

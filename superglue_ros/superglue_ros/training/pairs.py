@@ -11,9 +11,9 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from .homography import (PhotoConfig, photometric, random_crop, sample_homography,
+                         warp_points, WarpConfig)
 from ..features import Features, OrbExtractor, to_gray
-from .homography import (PhotoConfig, photometric, random_crop, sample_homography, WarpConfig,
-                         warp_points)
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
 UNMATCHED = -1

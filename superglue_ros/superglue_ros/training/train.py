@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from .homography import PhotoConfig, WarpConfig
+from .pairs import IGNORE, list_images, PairConfig, PairGenerator
 from ..descriptors import adapt_scores, orb_to_float
 from ..models.superglue import SuperGlue
 from ..weights import save_weights
-from .homography import PhotoConfig, WarpConfig
-from .pairs import IGNORE, list_images, PairConfig, PairGenerator
 
 # The shipped model, chosen from measurements on 2 CPU cores (see the model card).
 SHIPPED_MODEL = {
@@ -59,7 +59,7 @@ def nll_loss(log_assignment: torch.Tensor, gt0: torch.Tensor, gt1: torch.Tensor
 
 
 def match_counts(matches0: torch.Tensor, gt0: torch.Tensor) -> Dict[str, int]:
-    """Counts for precision/recall: predictions on ignored keypoints are not counted."""
+    """Count matches for precision/recall; predictions on ignored keypoints do not count."""
     pred = (matches0 > -1) & (gt0 != IGNORE)
     correct = pred & (matches0 == gt0)
     return {'predicted': int(pred.sum()), 'correct': int(correct.sum()),
@@ -118,7 +118,7 @@ class PairStream(IterableDataset):
 
 def make_validation_set(images: Sequence[Path], conf: PairConfig, count: int, seed: int,
                         strength: float) -> List[Dict[str, np.ndarray]]:
-    """Fixed held-out pairs (fixed seed, fixed warp strength)."""
+    """Make fixed held-out pairs (fixed seed, fixed warp strength)."""
     gen = PairGenerator(images, conf)
     rng = np.random.default_rng(seed)
     return [gen.make(rng, strength, image_index=i % len(images)) for i in range(count)]
@@ -143,7 +143,7 @@ def nn_mutual_counts(pairs: Sequence[Dict[str, np.ndarray]]) -> Dict[str, int]:
 @torch.no_grad()
 def evaluate(model: SuperGlue, pairs: Sequence[Dict[str, np.ndarray]], batch_size: int = 8
              ) -> Dict[str, float]:
-    """Validation loss, precision and recall on fixed pairs (eval mode)."""
+    """Compute validation loss, precision and recall on fixed pairs (eval mode)."""
     was_training = model.training
     model.eval()
     losses, tot = [], {'predicted': 0, 'correct': 0, 'gt': 0}

@@ -1,0 +1,53 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""ImageMatcher on real images: the one-call API users and the tools rely on."""
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shipped_weights_or_skip
+from superglue_ros import ImageMatcher
+from superglue_ros.geometry import verify_fundamental
+from superglue_ros.weights import WeightsError
+
+
+def test_real_pair_through_image_matcher(frames):
+    weights = shipped_weights_or_skip()
+    matcher = ImageMatcher(weights, features='orb', max_keypoints=1024, device='cpu')
+    res = matcher.match(frames[0], frames[2])
+    assert len(res.features0) > 500 and len(res.features1) > 500
+    assert res.points0.shape == (len(res), 2) and res.points1.shape == (len(res), 2)
+    assert len(res) >= 100, f'only {len(res)} matches on consecutive TUM frames'
+    assert np.array_equal(res.points0, res.features0.keypoints[res.index0])
+    assert np.array_equal(res.points1, res.features1.keypoints[res.index1])
+    assert len(set(res.index0.tolist())) == len(res), 'a keypoint matched twice'
+    assert ((res.confidence > matcher.engine.match_threshold) & (res.confidence <= 1)).all()
+    inliers = verify_fundamental(res.points0, res.points1, 1.0)
+    assert inliers.mean() > 0.8, f'inlier ratio {inliers.mean():.2f}'
+
+
+def test_arrays_and_paths_agree(frames):
+    weights = shipped_weights_or_skip()
+    matcher = ImageMatcher(weights, max_keypoints=512, device='cpu')
+    a = matcher.match(frames[3], frames[4])
+    b = matcher.match(cv2.imread(str(frames[3])), cv2.imread(str(frames[4])))
+    assert np.array_equal(a.index0, b.index0) and np.array_equal(a.index1, b.index1)
+
+
+def test_wrong_features_for_weights_rejected(tiny_weights):
+    with pytest.raises(ValueError, match="expect 'orb'"):
+        ImageMatcher(tiny_weights, features='sift')
+
+
+def test_missing_weights_named(tmp_path):
+    with pytest.raises(WeightsError, match='missing.pth'):
+        ImageMatcher(tmp_path / 'missing.pth')
+
+
+def test_textureless_image_gives_no_matches(tiny_weights):
+    matcher = ImageMatcher(tiny_weights, max_keypoints=256, device='cpu')
+    blank = np.full((480, 640, 3), 127, np.uint8)
+    res = matcher.match(blank, blank)
+    assert len(res.features0) == 0 and len(res) == 0
+    assert res.points0.shape == (0, 2)

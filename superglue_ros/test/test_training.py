@@ -1,0 +1,97 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Training pipeline: ground truth from warps, loss, and a short run that learns."""
+
+import csv
+
+import numpy as np
+import torch
+
+from conftest import FRAMES
+from superglue_ros.training.homography import sample_homography, warp_points
+from superglue_ros.training.pairs import ground_truth, IGNORE, PairConfig, PairGenerator
+from superglue_ros.training.train import main as train_main, nll_loss
+
+
+def test_identity_warp_matches_everything():
+    rng = np.random.default_rng(0)
+    k = rng.uniform(0, 640, (100, 2))
+    gt = ground_truth(k, k.copy(), np.eye(3), 3.0, 5.0)
+    assert np.array_equal(gt['gt_matches0'], np.arange(100))
+    assert np.array_equal(gt['gt_matches1'], np.arange(100))
+
+
+def test_disjoint_sets_go_to_dustbin():
+    rng = np.random.default_rng(1)
+    k0 = rng.uniform(0, 100, (50, 2))
+    k1 = rng.uniform(300, 400, (60, 2))
+    gt = ground_truth(k0, k1, np.eye(3), 3.0, 5.0)
+    assert (gt['gt_matches0'] == -1).all() and (gt['gt_matches1'] == -1).all()
+
+
+def test_ambiguous_band_is_ignored_and_padding_never_matches():
+    k0 = np.array([[10.0, 10.0], [100.0, 100.0], [200.0, 200.0]])
+    k1 = np.array([[10.5, 10.0], [104.0, 100.0], [200.0, 200.0]])
+    gt = ground_truth(k0, k1, np.eye(3), 3.0, 5.0, valid1=np.array([True, True, False]))
+    assert gt['gt_matches0'].tolist() == [0, IGNORE, -1]
+    assert gt['gt_matches1'].tolist() == [0, IGNORE, -1]
+
+
+def test_warped_pair_ground_truth_is_consistent():
+    gen = PairGenerator(FRAMES[:2], PairConfig(num_keypoints=256))
+    pair = gen.make(np.random.default_rng(3), strength=0.5)
+    gt0, gt1 = pair['gt_matches0'], pair['gt_matches1']
+    matched = np.nonzero(gt0 >= 0)[0]
+    assert len(matched) > 30, 'a mild warp of a real frame keeps many ORB keypoints'
+    assert np.array_equal(gt1[gt0[matched]], matched)
+    err = np.linalg.norm(warp_points(pair['keypoints0'][matched], pair['homography'])
+                         - pair['keypoints1'][gt0[matched]], axis=1)
+    assert err.max() < 3.0 * 2  # symmetric error bound in either image
+
+
+def test_homography_strength_zero_is_identity():
+    h = sample_homography(640, 480, np.random.default_rng(0), strength=0.0)
+    assert np.allclose(h / h[2, 2], np.eye(3), atol=1e-6)
+
+
+def test_nll_loss_prefers_the_ground_truth():
+    gt0 = torch.tensor([[1, -1, -2]])
+    gt1 = torch.tensor([[-1, 0]])
+    good = torch.full((1, 4, 3), -20.0)
+    good[0, 0, 1] = 0.0
+    good[0, 1, 2] = 0.0
+    good[0, 3, 0] = 0.0
+    bad = torch.zeros((1, 4, 3)) - 1.0
+    assert nll_loss(good, gt0, gt1).item() < 1e-6
+    assert nll_loss(bad, gt0, gt1).item() > 0.9
+
+
+def test_training_smoke_loss_decreases(tmp_path):
+    torch.manual_seed(0)
+    out = tmp_path / 'run'
+    train_dir, val_dir = tmp_path / 'train', tmp_path / 'val'
+    train_dir.mkdir()
+    val_dir.mkdir()
+    for f in FRAMES[:6]:
+        (train_dir / f.name).symlink_to(f)
+    (val_dir / FRAMES[10].name).symlink_to(FRAMES[10])
+    args = ['--images', str(train_dir), '--val-images', str(val_dir), '--out', str(out),
+            '--steps', '40', '--batch-size', '2', '--num-keypoints', '128', '--val-every', '20',
+            '--val-pairs', '4', '--workers', '0', '--warmup', '5', '--lr', '3e-3',
+            '--min-strength', '0.2', '--curriculum-steps', '0',
+            '--model', '{"descriptor_dim": 32, "gnn_layers": 1, "keypoint_encoder": [16, 32]}']
+    assert train_main(args) == 0
+    rows = list(csv.DictReader(open(out / 'log.csv')))
+    assert len(rows) == 2
+    assert float(rows[1]['train_loss']) < float(rows[0]['train_loss'])
+    assert (out / 'curve.png').stat().st_size > 1000
+    assert (out / 'best.pt').exists()
+    # Resume continues from the checkpoint instead of starting over.
+    assert train_main(args[:-2] + ['--steps', '41']) == 0
+    rows = list(csv.DictReader(open(out / 'log.csv')))
+    assert rows[-1]['step'] == '41'
+    dest = tmp_path / 'exported.pth'
+    assert train_main(['--out', str(out), '--export', str(dest)]) == 0
+    from superglue_ros.weights import load_weights
+    model, meta = load_weights(dest)
+    assert meta['licence'] == 'Apache-2.0' and model.conf.descriptor_dim == 32
