@@ -1,0 +1,178 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Image, Keypoints and Correspondences conversions (own numpy path; cv_bridge if present)."""
+
+import array
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from superglue_ros_msgs.msg import Correspondences, Keypoints
+
+from ros_harness import FRAMES, stamp
+from superglue_ros.features import Features, OrbExtractor
+from superglue_ros.ros import conversions as conv
+
+RNG = np.random.default_rng(0)
+CASES = {
+    'mono8': RNG.integers(0, 256, (5, 7), dtype=np.uint8),
+    'mono16': RNG.integers(0, 65536, (5, 7), dtype=np.uint16),
+    'bgr8': RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8),
+    'rgb8': RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8),
+    'bgra8': RNG.integers(0, 256, (5, 7, 4), dtype=np.uint8),
+    'rgba8': RNG.integers(0, 256, (5, 7, 4), dtype=np.uint8),
+}
+
+
+def raw_image(array_: np.ndarray, encoding: str, pad: int = 0, big_endian: bool = False):
+    """Image message built by hand: rows padded by ``pad`` bytes, chosen byte order."""
+    h, w = array_.shape[:2]
+    data = array_.astype(array_.dtype.newbyteorder('>' if big_endian else '<'))
+    rows = data.reshape(h, -1).view(np.uint8)
+    rows = np.concatenate([rows, np.full((h, pad), 0xAB, np.uint8)], 1)
+    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=int(big_endian),
+                step=rows.shape[1])
+    msg.data = array.array('B', rows.tobytes())
+    return msg
+
+
+@pytest.mark.parametrize('encoding', sorted(CASES))
+@pytest.mark.parametrize('pad', [0, 3])
+def test_own_image_to_numpy_every_encoding_with_padding(encoding, pad):
+    expected = CASES[encoding]
+    out = conv.image_to_numpy(raw_image(expected, encoding, pad), use_cv_bridge=False)
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == expected.dtype
+
+
+def test_big_endian_mono16():
+    expected = CASES['mono16']
+    for pad in (0, 2):
+        msg = raw_image(expected, 'mono16', pad, big_endian=True)
+        out = conv.image_to_numpy(msg, use_cv_bridge=False)
+        np.testing.assert_array_equal(out, expected)
+        assert out.dtype.isnative
+
+
+@pytest.mark.parametrize('encoding', sorted(CASES))
+def test_numpy_to_image_round_trip(encoding):
+    header = Header(stamp=stamp(12.5), frame_id='cam')
+    msg = conv.numpy_to_image(CASES[encoding], encoding, header, use_cv_bridge=False)
+    assert msg.header.frame_id == 'cam' and msg.encoding == encoding
+    assert msg.step == msg.width * CASES[encoding].itemsize * (
+        1 if CASES[encoding].ndim == 2 else CASES[encoding].shape[2])
+    assert msg.is_bigendian == int(sys.byteorder == 'big' and encoding == 'mono16')
+    np.testing.assert_array_equal(conv.image_to_numpy(msg, use_cv_bridge=False),
+                                  CASES[encoding])
+
+
+def test_colour_order_to_bgr_and_gray():
+    bgr = CASES['bgr8']
+    rgb_msg = conv.numpy_to_image(bgr[..., ::-1].copy(), 'rgb8', use_cv_bridge=False)
+    np.testing.assert_array_equal(conv.image_to_bgr(rgb_msg, use_cv_bridge=False), bgr)
+    rgba = np.concatenate([bgr[..., ::-1], np.full((5, 7, 1), 255, np.uint8)], 2)
+    rgba_msg = conv.numpy_to_image(rgba, 'rgba8', use_cv_bridge=False)
+    np.testing.assert_array_equal(conv.image_to_bgr(rgba_msg, use_cv_bridge=False), bgr)
+    gray = conv.image_to_gray(rgb_msg, use_cv_bridge=False)
+    np.testing.assert_array_equal(gray, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    mono16 = conv.numpy_to_image(CASES['mono16'], 'mono16', use_cv_bridge=False)
+    np.testing.assert_array_equal(conv.image_to_gray(mono16, use_cv_bridge=False),
+                                  (CASES['mono16'] >> 8).astype(np.uint8))
+
+
+def test_unsupported_and_inconsistent_images_raise_clear_errors():
+    msg = raw_image(CASES['mono8'], 'mono8')
+    msg.encoding = 'bayer_rggb8'
+    with pytest.raises(ValueError, match="unsupported image encoding 'bayer_rggb8'"):
+        conv.image_to_numpy(msg, use_cv_bridge=False)
+    with pytest.raises(ValueError, match='unsupported image encoding'):
+        conv.numpy_to_image(CASES['mono8'], '32FC1', use_cv_bridge=False)
+    short = raw_image(CASES['bgr8'], 'bgr8')
+    short.step = 7 * 3 - 1
+    with pytest.raises(ValueError, match='step'):
+        conv.check_image(short, use_cv_bridge=False)
+    truncated = raw_image(CASES['bgr8'], 'bgr8')
+    truncated.data = array.array('B', bytes(20))
+    with pytest.raises(ValueError, match='data has 20 bytes'):
+        conv.image_to_numpy(truncated, use_cv_bridge=False)
+    with pytest.raises(ValueError, match='empty image'):
+        conv.check_image(Image(encoding='mono8'), use_cv_bridge=False)
+    with pytest.raises(ValueError, match='bgr8 needs a uint8 array with 3'):
+        conv.numpy_to_image(CASES['mono8'], 'bgr8', use_cv_bridge=False)
+
+
+@pytest.mark.skipif(not conv.HAVE_CV_BRIDGE,
+                    reason='cv_bridge is not installed (pip ROS setup): only the own path runs')
+@pytest.mark.parametrize('encoding', sorted(CASES))
+def test_cv_bridge_agrees_with_own_path(encoding):  # pragma: no cover - needs cv_bridge
+    msg = raw_image(CASES[encoding], encoding, pad=4)
+    np.testing.assert_array_equal(conv.image_to_numpy(msg, use_cv_bridge=True),
+                                  conv.image_to_numpy(msg, use_cv_bridge=False))
+
+
+def test_keypoints_round_trip_orb_real_frame():
+    image = cv2.imread(str(FRAMES[0]), cv2.IMREAD_GRAYSCALE)
+    features = OrbExtractor(300)(image)
+    header = Header(stamp=stamp(3.25), frame_id='cam')
+    msg = conv.keypoints_from_features(features, header, keyframe_id=7)
+    assert isinstance(msg, Keypoints)
+    assert (msg.keyframe_id, msg.image_width, msg.image_height) == (7, 640, 480)
+    assert msg.descriptor_type == Keypoints.DESCRIPTOR_ORB and msg.descriptor_dim == 256
+    assert len(msg.descriptors_binary) == len(features) * 32
+    back = conv.features_from_keypoints(msg)
+    np.testing.assert_array_equal(back.keypoints, features.keypoints)
+    np.testing.assert_array_equal(back.scores, features.scores)
+    np.testing.assert_array_equal(back.descriptors, features.descriptors)
+    np.testing.assert_array_equal(back.octave, features.octave)
+    assert back.descriptor_type == 'orb' and back.image_size == (640, 480)
+
+
+def test_keypoints_round_trip_float_descriptors_and_optional_fields():
+    n = 4
+    features = Features(RNG.random((n, 2), dtype=np.float32) * 10,
+                        RNG.random(n, dtype=np.float32), RNG.random((n, 128), dtype=np.float32),
+                        'sift', (32, 24))
+    msg = conv.keypoints_from_features(features, Header(), 1)
+    assert msg.descriptor_type == Keypoints.DESCRIPTOR_SIFT and msg.descriptor_dim == 128
+    assert len(msg.size) == 0 and len(msg.descriptors_binary) == 0
+    back = conv.features_from_keypoints(msg)
+    np.testing.assert_array_equal(back.descriptors, features.descriptors)
+    assert len(back.size) == 0
+
+
+def test_features_from_inconsistent_keypoints_raises():
+    msg = conv.keypoints_from_features(OrbExtractor(50)(cv2.imread(str(FRAMES[1]), 0)),
+                                       Header(), 1)
+    msg.y = array.array('f', [1.0])
+    with pytest.raises(ValueError, match='lengths disagree'):
+        conv.features_from_keypoints(msg)
+    msg = conv.keypoints_from_features(OrbExtractor(50)(cv2.imread(str(FRAMES[1]), 0)),
+                                       Header(), 1)
+    msg.descriptor_type = 9
+    with pytest.raises(ValueError, match='unknown descriptor_type 9'):
+        conv.features_from_keypoints(msg)
+
+
+def test_build_correspondences():
+    header = Header(stamp=stamp(5.0), frame_id='cam')
+    idx = np.array([3, 1])
+    msg = conv.build_correspondences(
+        header, Correspondences.STATUS_OK, '2 matches', current=(5, stamp(5.0)),
+        reference=(4, stamp(4.0)), current_index=idx, reference_index=np.array([0, 2]),
+        current_points=np.array([[1, 2], [3, 4]]), reference_points=np.array([[5, 6], [7, 8]]),
+        confidence=np.array([0.9, 0.5]), inlier=np.array([True, False]), verified=True,
+        latency=0.01)
+    assert list(msg.current_indices) == [3, 1] and list(msg.reference_indices) == [0, 2]
+    assert list(msg.current_x) == [1, 3] and list(msg.reference_y) == [6, 8]
+    assert list(msg.inlier) == [1, 0] and msg.verified
+    assert msg.reference_stamp.sec == 4 and msg.current_keyframe_id == 5
+    first = conv.build_correspondences(header, Correspondences.STATUS_FIRST_KEYFRAME,
+                                       current=(1, stamp(1.0)))
+    assert len(first.current_indices) == 0 and first.reference_keyframe_id == 0
+    unverified = conv.build_correspondences(
+        header, 0, current_index=idx, reference_index=idx, current_points=np.zeros((2, 2)),
+        reference_points=np.zeros((2, 2)), confidence=np.ones(2))
+    assert list(unverified.inlier) == [1, 1] and not unverified.verified

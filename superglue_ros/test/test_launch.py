@@ -1,0 +1,97 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Launch file and config checks that need no launch/launch_ros (not on PyPI).
+
+The launch file must compile; every DeclareLaunchArgument has a description; every
+superglue_ros executable it starts is a console script of setup.py; the config it defaults to
+exists, is installed by setup.py and names the nodes the launch file starts.
+"""
+
+import ast
+from pathlib import Path
+import re
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH = ROOT / 'launch' / 'superglue.launch.py'
+CONFIG = ROOT / 'config' / 'superglue.yaml'
+EXPECTED_ARGUMENTS = {'params_file', 'namespace', 'use_frontend', 'camera', 'video_device',
+                      'image_topic', 'keypoints_topic', 'correspondences_topic', 'log_level'}
+EXTERNAL_EXECUTABLES = {('v4l2_camera', 'v4l2_camera_node'), ('usb_cam', 'usb_cam_node_exe')}
+
+
+def _calls(tree, name):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, 'id', getattr(n.func, 'attr', None)) == name]
+
+
+def _kwargs(call):
+    return {k.arg: k.value for k in call.keywords}
+
+
+def _const(node):
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+@pytest.fixture(scope='module')
+def tree():
+    source = LAUNCH.read_text()
+    compile(source, str(LAUNCH), 'exec')
+    return ast.parse(source)
+
+
+def test_launch_file_compiles_and_defines_generate_launch_description(tree):
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert 'generate_launch_description' in names
+
+
+def test_every_argument_is_declared_with_a_description(tree):
+    declared = {}
+    for call in _calls(tree, 'DeclareLaunchArgument'):
+        name = _const(call.args[0])
+        description = _kwargs(call).get('description')
+        assert description is not None, f'{name} has no description'
+        text = _const(description) if not isinstance(description, ast.BinOp) else 'x'
+        assert text, f'{name} has an empty description'
+        declared[name] = call
+    assert set(declared) == EXPECTED_ARGUMENTS
+    used = {_const(c.args[0]) for c in _calls(tree, 'LaunchConfiguration')}
+    assert used <= set(declared), f'undeclared: {used - set(declared)}'
+    assert used == set(declared), f'declared but unused: {set(declared) - used}'
+
+
+def test_executables_exist(tree):
+    setup = (ROOT / 'setup.py').read_text()
+    scripts = set(re.findall(r"'([\w-]+) = superglue_ros\.[\w.]+:main'", setup))
+    started = set()
+    for call in _calls(tree, 'Node'):
+        kw = _kwargs(call)
+        started.add((_const(kw['package']), _const(kw['executable'])))
+    ours = {e for p, e in started if p == 'superglue_ros'}
+    assert ours == {'matcher_node', 'frontend_node'}
+    assert ours <= scripts, f'not console scripts in setup.py: {ours - scripts}'
+    assert started - {('superglue_ros', e) for e in ours} == EXTERNAL_EXECUTABLES
+    for module in ('matcher_node', 'frontend_node'):
+        assert (ROOT / 'superglue_ros' / 'nodes' / f'{module}.py').is_file()
+
+
+def test_default_params_file_is_installed_and_names_the_nodes(tree):
+    source = LAUNCH.read_text()
+    assert "'config'" in source and "'superglue.yaml'" in source
+    setup = (ROOT / 'setup.py').read_text()
+    assert "glob('config/*.yaml')" in setup and "glob('launch/*.launch.py')" in setup
+    config = yaml.safe_load(CONFIG.read_text())
+    names = {_const(_kwargs(c)['name']) for c in _calls(tree, 'Node')
+             if _const(_kwargs(c)['package']) == 'superglue_ros'}
+    assert names == set(config)
+    for node in config.values():
+        assert set(node) == {'ros__parameters'}
+
+
+def test_config_has_one_comment_per_key():
+    for line in CONFIG.read_text().splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith('#') and not stripped.endswith(':'):
+            assert '#' in line, f'no comment: {line}'
