@@ -69,6 +69,7 @@ class Harness:
     def remove(self, node) -> None:
         self.executor.remove_node(node)
         self.nodes.remove(node)
+        time.sleep(0.2)  # let callbacks already handed to executor threads finish
         node.destroy_node()
 
     def close(self) -> None:

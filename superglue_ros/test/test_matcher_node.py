@@ -264,7 +264,14 @@ def test_bad_inputs_are_rejected_and_the_node_keeps_running(harness, weights, tu
     good = driver.send(tum.image_msg(2, offset=20), tum.keypoints_msg(2, keyframe_id=299,
                                                                       offset=20))
     assert good.status == Correspondences.STATUS_OK and good.reference_keyframe_id == 200
+    # Keypoints without an image partner never pair: counted (and warned about), not lost
+    # silently. The next complete pair makes them stale.
+    driver.kp_pub.publish(tum.keypoints_msg(3, keyframe_id=300, offset=30))
+    after = driver.send(tum.image_msg(3, offset=31),
+                        tum.keypoints_msg(3, keyframe_id=301, offset=31))
+    assert after.status == Correspondences.STATUS_OK and after.reference_keyframe_id == 299
     stats = node.stats()
+    assert stats['sync_dropped_keypoints'] == 1
     assert stats['rejected'] == len(cases)
     for reason in ('length_mismatch', 'non_finite', 'descriptor_mismatch', 'no_keypoints',
                    'out_of_image', 'unsupported_encoding', 'bad_image', 'size_mismatch',
@@ -277,9 +284,11 @@ def test_bad_inputs_are_rejected_and_the_node_keeps_running(harness, weights, tu
                 if status.name.startswith('matcher_bad'):
                     return {kv.key: kv.value for kv in status.values}
         return None
-    assert wait_for(lambda: (reported() or {}).get('rejected_total') == str(len(cases)), 10)
+    assert wait_for(lambda: (reported() or {}).get('sync_dropped_keypoints') == '1', 10)
     values = reported()
+    assert values['rejected_total'] == str(len(cases))
     assert values['rejected_bad_stamp'] == '2' and values['rejected_non_finite'] == '2'
+    assert values['sync_dropped_keypoints'] == '1'
     harness.remove(node)
 
 

@@ -173,7 +173,7 @@ class MatcherNode(Node):
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
             callback_group=self._input_group)
         self._diagnostics_timer = self.create_timer(
-            self._param('diagnostics_period'), self._publish_diagnostics,
+            self._param('diagnostics_period'), self._on_diagnostics_timer,
             callback_group=MutuallyExclusiveCallbackGroup())
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -292,7 +292,11 @@ class MatcherNode(Node):
         self._log_times[key] = now
         if suppressed:
             text += f' ({suppressed} more like this in the last {now - last:.1f} s)'
-        getattr(self.get_logger(), level)(text)
+        # One call site per severity: rclpy refuses to change the severity of a call site.
+        if level == 'error':
+            self.get_logger().error(text)
+        else:
+            self.get_logger().warning(text)
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:
@@ -461,6 +465,12 @@ class MatcherNode(Node):
 
     # -- diagnostics -----------------------------------------------------------------------
 
+    def _on_diagnostics_timer(self) -> None:
+        try:
+            self._publish_diagnostics()
+        except Exception as exc:  # noqa: BLE001 - an exception here would stop the executor
+            self._throttled('diagnostics', f'diagnostics failed: {exc!r}', 'error')
+
     def _publish_diagnostics(self) -> None:
         s = self.stats()
         status = DiagnosticStatus()
@@ -475,6 +485,16 @@ class MatcherNode(Node):
         else:
             status.level, status.message = DiagnosticStatus.OK, 'ok'
         self._last_reported['errors'], self._last_reported['problems'] = errors, problems
+        unpaired = s['sync_dropped_keypoints']
+        if unpaired > self._last_reported['unpaired']:
+            # Images without keypoints are normal (not every frame is a keyframe); keypoints
+            # without an image are lost keyframes.
+            self._throttled('sync', f'{unpaired} keypoints messages found no image within '
+                            f'sync_slop={self._param("sync_slop")} s and were dropped '
+                            f'(check stamps, sync_slop and sync_queue_size)')
+            if status.level == DiagnosticStatus.OK:
+                status.level, status.message = DiagnosticStatus.WARN, 'unpaired keypoints'
+        self._last_reported['unpaired'] = unpaired
         values = {
             'device': str(self._engine.device),
             'keyframes_received': s.get('keyframes_received', 0),
