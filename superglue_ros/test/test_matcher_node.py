@@ -4,6 +4,7 @@
 
 import array
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,10 +15,11 @@ import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from superglue_ros_msgs.msg import Correspondences, Keypoints
+import torch
 import yaml
 
 from ros_harness import (Collector, CONFIG, domain_id, Harness, make_weights, RELIABLE,
-                         reliable_inputs, TumFrames, wait_for)
+                         reliable_inputs, small_weights, TumFrames, wait_for)
 from superglue_ros.nodes.matcher_node import MatcherNode
 from superglue_ros.weights import default_weights_path, WeightsError
 
@@ -345,6 +347,48 @@ def test_drop_accounting_under_a_slow_matcher(harness, weights, tum, policy):
         assert float(values[key]) >= 0, key
     assert float(values['latency_p95_ms']) >= float(values['latency_p50_ms']) >= 250.0
     harness.remove(node)
+
+
+def test_max_keypoints_indices_refer_to_the_published_arrays(harness, weights, tum):
+    node = start_matcher(harness, weights, 'topk', queue_policy='block', max_keypoints=150)
+    driver = Driver(harness, 'topk')
+    sent = [tum.keypoints_msg(i, i + 1) for i in range(3)]
+    msgs = [driver.send(tum.image_msg(i), sent[i]) for i in range(3)]
+    for k in (1, 2):
+        m, cur, ref = msgs[k], sent[k], sent[k - 1]
+        assert m.status == Correspondences.STATUS_OK and len(m.current_indices) > 0
+        ci, ri = np.asarray(m.current_indices), np.asarray(m.reference_indices)
+        np.testing.assert_array_equal(np.asarray(m.current_x), np.asarray(cur.x)[ci])
+        np.testing.assert_array_equal(np.asarray(m.reference_y), np.asarray(ref.y)[ri])
+        strongest = set(np.argsort(-np.asarray(cur.score), kind='stable')[:150].tolist())
+        assert set(ci.tolist()) <= strongest  # only the 150 highest-scoring keypoints
+        assert ci.max() >= 150  # ... yet indices into the full published arrays
+    harness.remove(node)
+
+
+def test_console_script_starts_and_stops_cleanly(tmp_path):
+    weights = small_weights(tmp_path)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN))
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'superglue_ros.nodes.matcher_node', '--ros-args', '-r',
+         '__ns:=/script', '-p', f'weights:={weights}', '-p', 'device:=cuda'],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if 'matcher ready' in line:
+                break
+        time.sleep(1.0)  # spinning by now
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    output = ''.join(lines) + rest
+    assert proc.returncode == 0, output
+    assert 'matcher ready' in output and 'Traceback' not in output
+    if not torch.cuda.is_available():  # cuda requested without a GPU: warn, run on cpu
+        assert 'falling back to cpu' in output and 'device cpu' in output
 
 
 def test_debug_image_only_when_subscribed(harness, weights, tum):

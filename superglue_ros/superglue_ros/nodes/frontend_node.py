@@ -144,7 +144,11 @@ class FrontendNode(Node):
 def main(args=None) -> int:
     """Console script ``frontend_node``."""
     rclpy.init(args=args)
-    node = FrontendNode()
+    try:
+        node = FrontendNode()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        rclpy.try_shutdown()
+        return 0
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import threading
 import time
 from typing import Any, Deque, Dict, List, Optional
+import warnings
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -248,9 +249,11 @@ class MatcherNode(Node):
         if self._param('sinkhorn_iterations') > 0:
             overrides['sinkhorn_iterations'] = int(self._param('sinkhorn_iterations'))
         device = self._param('device')
-        engine = MatchingEngine.from_weights(path, device=device, fp16=self._param('fp16'),
-                                             max_keypoints=self._param('max_keypoints'),
-                                             **overrides)
+        with warnings.catch_warnings():  # the device fallback is logged below instead
+            warnings.simplefilter('ignore', RuntimeWarning)
+            engine = MatchingEngine.from_weights(path, device=device, fp16=self._param('fp16'),
+                                                 max_keypoints=self._param('max_keypoints'),
+                                                 **overrides)
         if engine.device_warning:
             self.get_logger().warning(engine.device_warning)
         if engine.fp16_ignored:
@@ -536,6 +539,9 @@ def main(args=None) -> int:
     rclpy.init(args=args)
     try:
         node = MatcherNode()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        rclpy.try_shutdown()
+        return 0
     except Exception as exc:  # noqa: BLE001 - a clear one-line start-up error, no traceback
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {exc}')
         rclpy.try_shutdown()
