@@ -32,6 +32,9 @@ setup(
             'superglue-demo = superglue_ros.tools.demo:main',
             'matcher_node = superglue_ros.nodes.matcher_node:main',
             'frontend_node = superglue_ros.nodes.frontend_node:main',
+            'superglue-train = superglue_ros.training.train:main',
+            'superglue-eval = superglue_ros.tools.eval:main',
+            'superglue-bench = superglue_ros.tools.bench:main',
         ],
     },
 )

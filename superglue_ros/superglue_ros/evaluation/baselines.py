@@ -63,7 +63,7 @@ def timed(fn: MatchFn, f0: Features, f1: Features) -> Tuple[Tuple, float]:
 
 
 def methods(engine=None) -> Dict[str, MatchFn]:
-    """The compared matchers, ours first when an engine is given."""
+    """Return the compared matchers, ours first when an engine is given."""
     out: Dict[str, MatchFn] = {}
     if engine is not None:
         out['superglue_orb'] = superglue_matcher(engine)

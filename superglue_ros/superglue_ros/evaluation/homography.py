@@ -14,7 +14,7 @@ import numpy as np
 from .baselines import MatchFn, timed
 from ..features import Features, OrbExtractor, to_gray
 from ..geometry import verify_homography
-from ..training.homography import (photometric, PhotoConfig, random_crop, sample_homography,
+from ..training.homography import (PhotoConfig, photometric, random_crop, sample_homography,
                                    warp_points, WarpConfig)
 from ..training.pairs import ground_truth, list_images, load_gray
 
@@ -56,7 +56,7 @@ def synthetic_pairs(images: Sequence[Path], count: int, corner_warp: float, seed
 
 
 def graf_pair(folder: Path) -> Optional[HomographyPair]:
-    """The real Oxford graffiti pair 1 -> 3 resized to 640x480, with its homography scaled."""
+    """Load the real Oxford graffiti pair 1 -> 3 resized to 640x480, with its homography scaled."""
     p0, p1, ph = folder / 'graf1.png', folder / 'graf3.png', folder / 'H1to3p.xml'
     if not (p0.exists() and p1.exists() and ph.exists()):
         return None

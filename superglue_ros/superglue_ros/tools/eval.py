@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """``superglue-eval``: our matcher against classical ORB matching, measured in one run.
 
-    superglue-eval pairs PAIRS --images DIR [--out results.json]
-    superglue-eval homography [--images DIR ...] [--graf DIR] [--out results.json]
+Usage: ``superglue-eval pairs PAIRS --images DIR`` (relative pose) or
+``superglue-eval homography [--images DIR ...] [--graf DIR]``; ``--out FILE`` writes JSON.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _engine(weights: Optional[str], device: str):
 
 
 def machine() -> Dict[str, str]:
-    """Description of where the figures were measured."""
+    """Describe where the figures were measured."""
     return {'platform': platform.platform(), 'processor': platform.processor(),
             'python': platform.python_version(), 'torch': torch.__version__,
             'threads': str(torch.get_num_threads())}

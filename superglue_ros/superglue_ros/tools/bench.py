@@ -1,0 +1,368 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""``superglue-bench``: latency, throughput and memory versus keypoint count, in one run.
+
+Compared, on the same machine and in the same run:
+- ``shipped``: our trained ORB model on real ORB features of the bundled TUM frames;
+- ``paper``: the paper configuration (D=256, 9+9 layers, 100 Sinkhorn iterations, random
+  weights) through the optimised inference path;
+- ``paper_plain``: the same weights through the straightforward implementation (Conv1d +
+  BatchNorm modules, one einsum attention, 100 fixed log-Sinkhorn iterations);
+- ``orb_bf``: OpenCV brute-force Hamming matching with mutual check (the classical baseline).
+Plus the machine's fp32 matmul peak, the GNN's achieved FLOP/s, the speed-up of the optimised
+path at identical outputs, a glibc-malloc probe and the node's end-to-end latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+import platform
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': '33554432', 'MALLOC_TRIM_THRESHOLD_': '17179869184'}
+
+
+def machine_description() -> Dict[str, str]:
+    """CPU model, cores, torch build and threads, GPU when present."""
+    cpu = platform.processor()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {'cpu': cpu, 'cores': str(os.cpu_count()), 'torch': torch.__version__,
+           'torch_threads': str(torch.get_num_threads()), 'python': platform.python_version(),
+           'platform': platform.platform(),
+           'malloc_env': ' '.join(f'{k}={os.environ[k]}' for k in MALLOC_ENV
+                                  if k in os.environ) or 'default'}
+    if torch.cuda.is_available():
+        out['gpu'] = torch.cuda.get_device_name(0)
+    return out
+
+
+def matmul_peak(device: torch.device, dtype=torch.float32, n: int = 2048, reps: int = 10
+                ) -> float:
+    """Achieved FLOP/s of a large square matmul (best of ``reps``)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float('inf')
+    for _ in range(reps):
+        _sync(device)
+        t = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+class PeakMemory:
+    """Peak resident memory growth of this process over a block (Linux VmHWM; CUDA allocator)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak_mb = float('nan')
+
+    @staticmethod
+    def _status(key: str) -> Optional[float]:
+        try:
+            for line in Path('/proc/self/status').read_text().splitlines():
+                if line.startswith(key):
+                    return float(line.split()[1]) / 1024.0
+        except OSError:
+            return None
+        return None
+
+    def __enter__(self) -> 'PeakMemory':
+        if self.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+            self._base = torch.cuda.memory_allocated() / 2 ** 20
+        else:
+            try:  # '5' resets the peak RSS counter (Linux >= 4.0)
+                Path('/proc/self/clear_refs').write_text('5')
+            except OSError:
+                pass
+            self._base = self._status('VmRSS:') or 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == 'cuda':
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2 ** 20 - self._base
+        else:
+            hwm = self._status('VmHWM:')
+            self.peak_mb = (hwm - self._base) if hwm is not None else float('nan')
+
+
+def time_calls(fn: Callable[[], object], device: torch.device, reps: int, warmup: int = 1
+               ) -> List[float]:
+    """Wall times of ``reps`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def random_pair(n: int, dim: int, device: torch.device, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Random keypoints/scores/unit descriptors in a 640x480 image."""
+    g = torch.Generator().manual_seed(seed)
+    size = torch.tensor([[640.0, 480.0]])
+    data = {'keypoints0': torch.rand(1, n, 2, generator=g) * size,
+            'keypoints1': torch.rand(1, n, 2, generator=g) * size,
+            'scores0': torch.rand(1, n, generator=g), 'scores1': torch.rand(1, n, generator=g),
+            'descriptors0': torch.nn.functional.normalize(
+                torch.randn(1, dim, n, generator=g), dim=1),
+            'descriptors1': torch.nn.functional.normalize(
+                torch.randn(1, dim, n, generator=g), dim=1),
+            'image_size0': size, 'image_size1': size}
+    return {k: v.to(device) for k, v in data.items()}
+
+
+def gnn_flops(n: int, d: int, layers: int) -> float:
+    """Count the FLOPs of the GNN + final projection + score matrix for N keypoints in both images.
+
+    Per image and layer: q/k/v/merge projections 8ND^2, attention 4N^2D, MLP 12ND^2.
+    """
+    per_layer = 2 * (8 * n * d * d + 4 * n * n * d + 12 * n * d * d)
+    return layers * per_layer + 2 * 2 * n * d * d + 2 * n * n * d
+
+
+def summarize(times: Sequence[float]) -> Dict[str, float]:
+    t = np.asarray(times)
+    return {'median_ms': float(np.median(t) * 1e3), 'p95_ms': float(np.percentile(t, 95) * 1e3),
+            'max_ms': float(t.max() * 1e3), 'pairs_per_s': float(1.0 / np.median(t)),
+            'reps': int(len(t))}
+
+
+def real_features(n: int):
+    """ORB features (up to n) of two bundled TUM frames two apart."""
+    import cv2
+    from ..features import OrbExtractor
+    from .demo import bundled_pair
+    p0, p1 = bundled_pair(2)
+    ext = OrbExtractor(n)
+    return ext(cv2.imread(str(p0))), ext(cv2.imread(str(p1)))
+
+
+def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: int,
+                weights: Optional[str], include_plain: bool) -> List[Dict]:
+    """Latency/throughput/memory rows for every method and size on one device."""
+    import cv2
+    from ..engine import MatchingEngine
+    from ..models.reference import reference_forward
+    from ..models.superglue import SuperGlue
+    from ..weights import default_weights_path
+    rows = []
+    torch.manual_seed(0)
+    paper = SuperGlue({'sinkhorn_tolerance': 1e-5}).eval().to(device)
+    wpath = Path(weights) if weights else default_weights_path()
+    engine = MatchingEngine.from_weights(wpath, device=str(device), fp16=fp16) \
+        if wpath.is_file() else None
+    dtype = torch.float16 if fp16 else torch.float32
+    tag = f'{device.type}-{"fp16" if fp16 else "fp32"}'
+    for n in sizes:
+        r = max(2, reps if n <= 1024 else reps // 2)
+        data = random_pair(n, 256, device)
+        cases = []
+        if engine is not None:
+            f0, f1 = real_features(n)
+            p0, p1 = engine.prepare(f0), engine.prepare(f1)
+            cases.append(('shipped', lambda: engine.match_prepared(p0, p1), len(f0)))
+
+        def run_paper():
+            with torch.inference_mode(), \
+                    torch.autocast(device.type, dtype=dtype, enabled=fp16):
+                return paper(data)
+        cases.append(('paper', run_paper, n))
+        if include_plain and not fp16:
+            def run_plain():
+                with torch.inference_mode():
+                    return reference_forward(paper, data, iterations=100)
+            cases.append(('paper_plain', run_plain, n))
+        if device.type == 'cpu' and not fp16 and engine is not None:
+            bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+            cases.append(('orb_bf', lambda: bf.match(f0.descriptors, f1.descriptors), len(f0)))
+        for name, fn, actual in cases:
+            plain_reps = max(2, r // 3) if name == 'paper_plain' else r
+            with PeakMemory(device) as mem:
+                times = time_calls(fn, device, plain_reps)
+            row = {'method': name, 'device': tag, 'keypoints': n, 'actual_keypoints': actual,
+                   **summarize(times), 'peak_mem_mb': mem.peak_mb}
+            rows.append(row)
+            print(f'  {tag:10} {name:12} N={n:5d} median {row["median_ms"]:9.1f} ms  '
+                  f'p95 {row["p95_ms"]:9.1f} ms  {row["pairs_per_s"]:7.2f} pairs/s  '
+                  f'peak +{row["peak_mem_mb"]:.0f} MB', flush=True)
+    return rows
+
+
+def equivalence_and_speedup(n: int, device: torch.device, reps: int) -> Dict:
+    """Optimised vs straightforward paper configuration at N keypoints, same weights."""
+    from ..models.reference import reference_forward
+    from ..models.superglue import SuperGlue
+    torch.manual_seed(0)
+    model = SuperGlue({'sinkhorn_tolerance': 1e-5}).eval().to(device)
+    data = random_pair(n, 256, device, seed=1)
+    with torch.inference_mode():
+        fast = model(data)
+        plain = reference_forward(model, data, iterations=100)
+        t_fast = time_calls(lambda: model(data), device, reps)
+        t_plain = time_calls(lambda: reference_forward(model, data, iterations=100),
+                             device, max(2, reps // 2))
+        # GNN part alone (keypoint encoder + 18 layers + projection + scores).
+        c = model.conf
+
+        def gnn_only():
+            from ..models.superglue import normalize_keypoints
+            k0 = normalize_keypoints(data['keypoints0'], data['image_size0'])
+            k1 = normalize_keypoints(data['keypoints1'], data['image_size1'])
+            d0 = data['descriptors0'].transpose(1, 2) + model.kenc(k0, data['scores0'])
+            d1 = data['descriptors1'].transpose(1, 2) + model.kenc(k1, data['scores1'])
+            d0, d1 = model.gnn(d0, d1)
+            m0 = torch.nn.functional.linear(d0, model.final_proj.weight.squeeze(-1),
+                                            model.final_proj.bias)
+            m1 = torch.nn.functional.linear(d1, model.final_proj.weight.squeeze(-1),
+                                            model.final_proj.bias)
+            return m0 @ m1.transpose(1, 2)
+        t_gnn = time_calls(gnn_only, device, reps)
+    diff = (fast['log_assignment'] - plain['log_assignment']).abs().max().item()
+    same = torch.equal(fast['matches0'], plain['matches0'])
+    from ..models.superglue import filter_matches
+    any0 = filter_matches(fast['log_assignment'], 0.0)[0]
+    any1 = filter_matches(plain['log_assignment'], 0.0)[0]
+    flops = gnn_flops(n, c.descriptor_dim, 2 * c.gnn_layers)
+    return {
+        'keypoints': n,
+        'optimised_median_ms': float(np.median(t_fast) * 1e3),
+        'plain_median_ms': float(np.median(t_plain) * 1e3),
+        'speedup': float(np.median(t_plain) / np.median(t_fast)),
+        'max_abs_diff_log_assignment': diff,
+        'identical_matches_at_threshold': bool(same),
+        'matches_at_threshold': int((fast['matches0'] > -1).sum()),
+        'identical_mutual_argmax_matches': bool(torch.equal(any0, any1)),
+        'mutual_argmax_matches': int((any0 > -1).sum()),
+        'gnn_median_ms': float(np.median(t_gnn) * 1e3),
+        'gnn_gflop': flops / 1e9,
+        'gnn_gflops_per_s': flops / float(np.median(t_gnn)) / 1e9,
+    }
+
+
+def malloc_probe(n: int, reps: int) -> Dict:
+    """Paper config at N in fresh processes with default vs raised glibc malloc thresholds."""
+    out = {}
+    code = ('import sys, json, torch; from superglue_ros.tools.bench import _malloc_worker; '
+            f'print(json.dumps(_malloc_worker({n}, {reps})))')
+    for label, extra in (('default', {}), ('raised_thresholds', MALLOC_ENV)):
+        env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
+        env.update(extra)
+        res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                             env=env, timeout=1800)
+        if res.returncode != 0:
+            out[label] = {'error': res.stderr[-500:]}
+            continue
+        out[label] = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _malloc_worker(n: int, reps: int) -> Dict:
+    from ..models.superglue import SuperGlue
+    torch.manual_seed(0)
+    model = SuperGlue({'sinkhorn_tolerance': 1e-5}).eval()
+    data = random_pair(n, 256, torch.device('cpu'))
+    with torch.inference_mode():
+        times = time_calls(lambda: model(data), torch.device('cpu'), reps)
+    return summarize(times)
+
+
+def print_table(rows: List[Dict]) -> None:
+    head = (f'{"device":10} {"method":12} {"N":>5} {"median ms":>10} {"p95 ms":>9} '
+            f'{"pairs/s":>8} {"peak MB":>8}')
+    print('\n' + head + '\n' + '-' * len(head))
+    for r in rows:
+        print(f'{r["device"]:10} {r["method"]:12} {r["keypoints"]:5d} {r["median_ms"]:10.1f} '
+              f'{r["p95_ms"]:9.1f} {r["pairs_per_s"]:8.2f} {r["peak_mem_mb"]:8.0f}')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog='superglue-bench', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--sizes', type=int, nargs='+', default=[256, 512, 1024, 2048])
+    p.add_argument('--reps', type=int, default=10)
+    p.add_argument('--weights', default=None, help='weights file (default: shipped)')
+    p.add_argument('--out', default='out/bench.json')
+    p.add_argument('--no-plain', action='store_true', help='skip the straightforward version')
+    p.add_argument('--speedup-size', type=int, default=1024)
+    p.add_argument('--skip-malloc-probe', action='store_true')
+    p.add_argument('--skip-node', action='store_true')
+    p.add_argument('--node-frames', type=int, default=20)
+    args = p.parse_args(argv)
+    report: Dict = {'machine': machine_description(), 'rows': []}
+    cpu = torch.device('cpu')
+    peak = matmul_peak(cpu)
+    report['cpu_fp32_matmul_peak_gflops'] = peak / 1e9
+    print(f'machine: {report["machine"]}\nfp32 matmul peak (2048^3): {peak / 1e9:.1f} GFLOP/s')
+    devices = [(cpu, False)]
+    if torch.cuda.is_available():
+        cuda = torch.device('cuda')
+        devices += [(cuda, False), (cuda, True)]
+        report['cuda_fp32_matmul_peak_tflops'] = matmul_peak(cuda) / 1e12
+        report['cuda_fp16_matmul_peak_tflops'] = matmul_peak(cuda, torch.float16, 4096) / 1e12
+    for dev, fp16 in devices:
+        print(f'\n{dev.type} {"fp16" if fp16 else "fp32"}:')
+        report['rows'] += bench_sizes(args.sizes, dev, fp16, args.reps, args.weights,
+                                      not args.no_plain and dev.type == 'cpu')
+    print_table(report['rows'])
+    eq = equivalence_and_speedup(args.speedup_size, cpu, max(3, args.reps // 2))
+    eq['gnn_efficiency_vs_peak'] = eq['gnn_gflops_per_s'] * 1e9 / peak
+    eq['gnn_floor_ms_at_peak'] = eq['gnn_gflop'] * 1e9 / peak * 1e3
+    report['paper_config_optimisation'] = eq
+    print(f'\npaper config at N={eq["keypoints"]} (CPU): optimised '
+          f'{eq["optimised_median_ms"]:.0f} ms vs straightforward '
+          f'{eq["plain_median_ms"]:.0f} ms -> {eq["speedup"]:.2f}x; '
+          f'max |diff log-assignment| {eq["max_abs_diff_log_assignment"]:.2e}; matches '
+          f'identical: {eq["identical_matches_at_threshold"]} ({eq["matches_at_threshold"]} at '
+          f'0.2), mutual argmax identical: {eq["identical_mutual_argmax_matches"]} '
+          f'({eq["mutual_argmax_matches"]})')
+    print(f'GNN: {eq["gnn_gflop"]:.1f} GFLOP in {eq["gnn_median_ms"]:.0f} ms = '
+          f'{eq["gnn_gflops_per_s"]:.1f} GFLOP/s = {100 * eq["gnn_efficiency_vs_peak"]:.0f} % of '
+          f'the measured fp32 peak (floor at peak: {eq["gnn_floor_ms_at_peak"]:.0f} ms)')
+    if not args.skip_malloc_probe:
+        report['malloc_probe'] = malloc_probe(args.speedup_size, max(6, args.reps))
+        for k, v in report['malloc_probe'].items():
+            if 'median_ms' in v:
+                print(f'malloc {k:18}: median {v["median_ms"]:.0f} ms, p95 {v["p95_ms"]:.0f} ms, '
+                      f'max {v["max_ms"]:.0f} ms')
+    if not args.skip_node:
+        from .node_bench import run_node_benchmark
+        node = run_node_benchmark(num_keypoints=1024, frames=args.node_frames,
+                                  weights=args.weights, device='cpu')
+        report['node'] = node
+        print(f'node end-to-end @1024: {json.dumps(node)[:600]}')
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(f'\nwrote {out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
