@@ -1,0 +1,140 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Evaluation tools: pose pairs with known ground truth, homographies, the benchmark."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import FRAMES, SHARED, shipped_weights_or_skip
+from superglue_ros.engine import MatchingEngine
+from superglue_ros.evaluation import baselines
+from superglue_ros.evaluation import homography as hom
+from superglue_ros.evaluation.pose import (evaluate, parse_pairs, rotate_intrinsics, rotation_z,
+                                           write_synthetic_pairs)
+from superglue_ros.geometry import pose_auc
+
+
+@pytest.fixture(scope='module')
+def pose_pairs(tmp_path_factory):
+    out = tmp_path_factory.mktemp('pairs')
+    return write_synthetic_pairs([FRAMES[1], FRAMES[8], FRAMES[15]], out, seed=3), out
+
+
+def test_pairs_file_parses_and_ground_truth_is_exact(pose_pairs):
+    path, folder = pose_pairs
+    pairs = parse_pairs(path)
+    assert len(pairs) == 3
+    p = pairs[0]
+    # A plane point seen by both cameras lands where the stored warp put it.
+    k = p.k0
+    x0 = np.array([200.0, 150.0, 1.0])
+    point = np.linalg.inv(k) @ x0 * 4.0  # depth 4 on the plane z = 4
+    x1 = k @ (p.t_0to1[:3, :3] @ point + p.t_0to1[:3, 3])
+    x1 = x1[:2] / x1[2]
+    img0 = cv2.imread(str(folder / p.name0), cv2.IMREAD_GRAYSCALE).astype(float)
+    img1 = cv2.imread(str(folder / p.name1), cv2.IMREAD_GRAYSCALE).astype(float)
+    patch0 = img0[145:156, 195:206]
+    xi, yi = int(round(x1[0])), int(round(x1[1]))
+    patch1 = img1[yi - 5:yi + 6, xi - 5:xi + 6]
+    assert np.abs(patch0 - patch1).mean() < 12
+
+
+def test_malformed_pairs_line_named(tmp_path):
+    bad = tmp_path / 'pairs.txt'
+    bad.write_text('a.png b.png 0 0 1 2 3\n')
+    with pytest.raises(ValueError, match='pairs.txt:1: expected 38 fields'):
+        parse_pairs(bad)
+
+
+def test_rotation_helpers_are_consistent():
+    k = np.array([[500.0, 0, 300], [0, 480, 200], [0, 0, 1]])
+    w, h = 640, 480
+    point = np.array([0.3, -0.2, 2.0])
+    x = k @ point
+    x = x[:2] / x[2]
+    k1 = rotate_intrinsics(k, w, h, 1)
+    p1 = rotation_z(1)[:3, :3] @ point
+    x1 = k1 @ p1
+    x1 = x1[:2] / x1[2]
+    # np.rot90 (counter-clockwise): (x, y) -> (y, W - 1 - x)
+    assert np.allclose(x1, [x[1], w - 1 - x[0]], atol=1e-6)
+    assert np.allclose(rotation_z(4), np.eye(4))
+
+
+def test_pose_evaluation_runs_with_baselines(pose_pairs, tiny_weights):
+    path, folder = pose_pairs
+    engine = MatchingEngine.from_weights(tiny_weights, device='cpu')
+    res = evaluate(parse_pairs(path), folder, baselines.methods(engine), num_keypoints=512)
+    assert set(res) == {'superglue_orb', 'orb_nn_mutual', 'orb_nn_ratio0.8'}
+    nn = res['orb_nn_mutual']
+    for key in ('auc@5', 'auc@10', 'auc@20', 'precision', 'matching_score'):
+        assert 0.0 <= nn[key] <= 1.0
+    assert nn['auc@20'] > 0.3, 'ORB NN should recover these mild planar motions'
+    assert nn['matches_per_pair'] > 50 and nn['ms_per_pair'] > 0
+
+
+def test_pose_auc():
+    assert pose_auc(np.array([0.0, 0.0]), (5,)) == [pytest.approx(1.0)]
+    assert pose_auc(np.array([np.inf]), (5,)) == [0.0]
+    # Trapezoid under the recall curve: (0,0)-(2.5,0.5), then flat to 5 -> 1.875 / 5.
+    assert pose_auc(np.array([2.5, np.inf]), (5,))[0] == pytest.approx(0.375)
+
+
+def test_homography_evaluation_and_corner_error(tiny_weights):
+    pairs = hom.synthetic_pairs(FRAMES[:2], 2, 0.1, seed=0)
+    assert hom.corner_error(pairs[0].homography, pairs[0].homography) == 0.0
+    assert hom.error_auc([0.0, 100.0], [5])[0] == pytest.approx(0.5)
+    engine = MatchingEngine.from_weights(tiny_weights, device='cpu')
+    res = hom.evaluate_pairs(pairs, baselines.methods(engine), 256)
+    nn = res['orb_nn_mutual']
+    assert 0.3 < nn['precision'] <= 1.0 and 0.0 < nn['recall'] <= 1.0
+    assert nn['auc@10px'] > 0.3
+
+
+def test_graf_pair_loads_with_scaled_homography():
+    pair = hom.graf_pair(SHARED / 'opencv_samples')
+    if pair is None:
+        pytest.skip('graf1/graf3 not available (../shared/data/opencv_samples)')
+    assert pair.image0.shape == (480, 640)
+    res = hom.evaluate_pairs([pair], {'nn': baselines.nn_mutual}, 1024)
+    assert res['nn']['precision'] > 0.2
+
+
+def test_shipped_weights_beat_nn_on_heldout_real_pairs():
+    """Regression guard: the shipped model is more precise than ORB NN+mutual."""
+    weights = shipped_weights_or_skip()
+    images = hom.default_heldout_images(SHARED)
+    if not images:
+        pytest.skip('held-out photos not available (../shared/data/phototourism)')
+    pairs = hom.synthetic_pairs(images[:6], 6, 0.1, seed=7)
+    engine = MatchingEngine.from_weights(weights, device='cpu')
+    res = hom.evaluate_pairs(pairs, baselines.methods(engine), 512)
+    ours, nn = res['superglue_orb'], res['orb_nn_mutual']
+    assert ours['precision'] > nn['precision'], (ours, nn)
+
+
+def test_bench_smoke(tmp_path):
+    from superglue_ros.tools.bench import main
+    out = tmp_path / 'bench.json'
+    assert main(['--sizes', '64', '--reps', '2', '--speedup-size', '64',
+                 '--skip-malloc-probe', '--skip-node', '--out', str(out)]) == 0
+    report = json.loads(out.read_text())
+    methods = {r['method'] for r in report['rows']}
+    assert {'paper', 'paper_plain'} <= methods
+    assert report['cpu_fp32_matmul_peak_gflops'] > 1
+    eq = report['paper_config_optimisation']
+    assert eq['max_abs_diff_log_assignment'] < 1e-4 and eq['identical_matches_at_threshold']
+    assert all(r['median_ms'] > 0 for r in report['rows'])
+
+
+def test_eval_cli_pairs(pose_pairs, tiny_weights, tmp_path):
+    from superglue_ros.tools.eval import main
+    path, folder = pose_pairs
+    out = tmp_path / 'pairs.json'
+    assert main(['--weights', str(tiny_weights), '--out', str(out), 'pairs', str(path),
+                 '--images', str(folder), '--max-keypoints', '256']) == 0
+    res = json.loads(out.read_text())['results']
+    assert 'orb_nn_mutual' in res and 'auc@5' in res['superglue_orb']
