@@ -237,13 +237,42 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='JSON dict of SuperGlue config overrides of the shipped model')
     p.add_argument('--export', type=str, default='',
                    help='write best.pt of --out as a shippable weights file to this path, exit')
+    p.add_argument('--threshold', type=float, default=None,
+                   help='with --export: match_threshold stored in the shipped config')
+    p.add_argument('--sweep-threshold', action='store_true',
+                   help='evaluate best.pt on the validation pairs over match thresholds, exit')
     return p.parse_args(argv)
 
 
-def export(out: Path, dest: Path) -> None:
-    """Turn the best checkpoint into the shippable weights file (state dict + config + meta)."""
+def sweep_thresholds(out: Path, args: argparse.Namespace) -> Dict[str, Dict[str, float]]:
+    """Precision/recall of best.pt on the validation pairs for a range of match thresholds."""
     ckpt = torch.load(out / 'best.pt', map_location='cpu', weights_only=False)
     model = SuperGlue(ckpt['config'])
+    model.load_state_dict(ckpt['model'])
+    model.eval()
+    a = ckpt['args']
+    conf = PairConfig(num_keypoints=a['num_keypoints'],
+                      warp=WarpConfig(perspective=a['perspective'], rotation_deg=a['rotation']))
+    pairs = make_validation_set(list_images(a['val_images']), conf, a['val_pairs'], 1234,
+                                a['val_strength'])
+    rows = {}
+    for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        model.conf.match_threshold = t
+        rows[f'{t:.2f}'] = evaluate(model, pairs)
+        r = rows[f'{t:.2f}']
+        print(f'threshold {t:.2f}: precision {r["precision"]:.3f} recall {r["recall"]:.3f} '
+              f'F1 {r["f1"]:.3f}')
+    (out / 'threshold_sweep.json').write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def export(out: Path, dest: Path, threshold: Optional[float] = None) -> None:
+    """Turn the best checkpoint into the shippable weights file (state dict + config + meta)."""
+    ckpt = torch.load(out / 'best.pt', map_location='cpu', weights_only=False)
+    config = dict(ckpt['config'])
+    if threshold is not None:
+        config['match_threshold'] = float(threshold)
+    model = SuperGlue(config)
     model.load_state_dict(ckpt['model'])
     meta = {'trained_by': 'superglue_ros superglue-train', 'licence': 'Apache-2.0',
             'step': ckpt['step'], 'pairs_seen': ckpt['step'] * ckpt['args']['batch_size'],
@@ -256,8 +285,11 @@ def export(out: Path, dest: Path) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
+    if args.sweep_threshold:
+        sweep_thresholds(out, args)
+        return 0
     if args.export:
-        export(out, Path(args.export))
+        export(out, Path(args.export), args.threshold)
         return 0
     if not args.images or not args.val_images:
         print('superglue-train: --images and --val-images are required', file=sys.stderr)
