@@ -90,9 +90,12 @@ def log_optimal_transport(scores: torch.Tensor, bin_score: torch.Tensor, iters: 
     log_mu = torch.cat([norm.expand(m), ns.log()[None] + norm])
     log_nu = torch.cat([norm.expand(n), ms.log()[None] + norm])
     log_mu, log_nu = log_mu[None].expand(b, -1), log_nu[None].expand(b, -1)
-    z = log_sinkhorn_matvec(couplings, log_mu, log_nu, iters, tol) if fast else None
-    if z is None:
-        z = log_sinkhorn(couplings, log_mu, log_nu, iters, tol)
+    # Always fp32, also under CUDA autocast (which would run the mat-vecs in fp16).
+    with torch.autocast(device_type=scores.device.type, enabled=False):
+        couplings = couplings.float()
+        z = log_sinkhorn_matvec(couplings, log_mu, log_nu, iters, tol) if fast else None
+        if z is None:
+            z = log_sinkhorn(couplings, log_mu, log_nu, iters, tol)
     return z - norm
 
 
