@@ -10,7 +10,7 @@ OUT ?= out
 export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo demo-pair test lint clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,13 @@ $(STAMP): tools/setup_venv.sh requirements.txt superglue_ros_msgs/msg/*.msg \
 		superglue_ros_msgs/CMakeLists.txt superglue_ros/setup.py
 	FORCE=1 VENV=$(VENV) bash tools/setup_venv.sh
 
+# The main job: replay the bundled TUM demo bag through the real nodes, report in $(OUT)/replay.
 demo: setup
+	$(VENV)/bin/superglue-replay --demo --out $(OUT)/replay
+	@echo "replay report: $(OUT)/replay/report.md (report.json, PNG plots, correspondences_bag)"
+
+# Match one bundled image pair (no ROS): a picture and a JSON summary in $(OUT)/demo.
+demo-pair: setup
 	$(VENV)/bin/superglue-demo --out $(OUT)/demo
 
 lint: setup

@@ -30,6 +30,8 @@ setup(
     entry_points={
         'console_scripts': [
             'superglue-demo = superglue_ros.tools.demo:main',
+            'superglue-replay = superglue_ros.tools.replay:main',
+            'superglue-make-demo-bag = superglue_ros.tools.demo_bag:main',
             'matcher_node = superglue_ros.nodes.matcher_node:main',
             'frontend_node = superglue_ros.nodes.frontend_node:main',
             'superglue-train = superglue_ros.training.train:main',
