@@ -498,6 +498,7 @@ def _replay(info: BagInfo, recorder: Recorder, rate: Optional[float], weights: P
                       check=check)
             settled(keyframes_sent(), timeout)
             wall = time.perf_counter() - wall_start
+        bar.set_postfix(keyframes=keyframes_sent(), out=len(recorder))
         bar.close()
         # Late messages: let the output subscription catch what is already on its way.
         _wait(lambda: len(recorder) + lost() >= keyframes_sent(), 1.0)
