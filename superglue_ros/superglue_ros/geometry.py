@@ -95,19 +95,29 @@ def estimate_pose(kpts0: np.ndarray, kpts1: np.ndarray, k0: np.ndarray, k1: np.n
     return best
 
 
-def pose_auc(errors: np.ndarray, thresholds=(5, 10, 20)) -> list:
-    """Area under the cumulative pose-error curve up to each threshold (in [0, 1])."""
+def error_auc(errors, thresholds) -> list:
+    """Area under the cumulative error curve up to each threshold, in [0, 1].
+
+    Errors are sorted into a recall curve starting at (0, 0), integrated with the trapezoid
+    rule up to each threshold (the convention of the SuperGlue paper's pose and homography
+    AUCs); infinite errors (failures) never count as recalled.
+    """
     errors = np.sort(np.asarray(errors, np.float64))
     recall = (np.arange(len(errors)) + 1) / max(len(errors), 1)
     errors = np.concatenate([[0.0], errors])
     recall = np.concatenate([[0.0], recall])
     aucs = []
     for t in thresholds:
-        last = np.searchsorted(errors, t)
+        last = int(np.searchsorted(errors, t))
         r = np.concatenate([recall[:last], [recall[last - 1]]])
         e = np.concatenate([errors[:last], [t]])
         aucs.append(float(np.trapezoid(r, x=e) / t))
     return aucs
+
+
+def pose_auc(errors: np.ndarray, thresholds=(5, 10, 20)) -> list:
+    """Pose AUC at thresholds in degrees (see error_auc)."""
+    return error_auc(errors, thresholds)
 
 
 def epipolar_error(kpts0: np.ndarray, kpts1: np.ndarray, t_0to1: np.ndarray,

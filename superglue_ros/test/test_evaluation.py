@@ -14,7 +14,7 @@ from superglue_ros.evaluation import baselines
 from superglue_ros.evaluation import homography as hom
 from superglue_ros.evaluation.pose import (evaluate, parse_pairs, rotate_intrinsics, rotation_z,
                                            write_synthetic_pairs)
-from superglue_ros.geometry import pose_auc
+from superglue_ros.geometry import error_auc, pose_auc
 
 
 @pytest.fixture(scope='module')
@@ -86,7 +86,7 @@ def test_pose_auc():
 def test_homography_evaluation_and_corner_error(tiny_weights):
     pairs = hom.synthetic_pairs(FRAMES[:2], 2, 0.1, seed=0)
     assert hom.corner_error(pairs[0].homography, pairs[0].homography) == 0.0
-    assert hom.error_auc([0.0, 100.0], [5])[0] == pytest.approx(0.5)
+    assert error_auc([0.0, 100.0], [5])[0] == pytest.approx(0.5)
     engine = MatchingEngine.from_weights(tiny_weights, device='cpu')
     res = hom.evaluate_pairs(pairs, baselines.methods(engine), 256)
     nn = res['orb_nn_mutual']

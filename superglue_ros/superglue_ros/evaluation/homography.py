@@ -13,7 +13,7 @@ import numpy as np
 
 from .baselines import MatchFn, timed
 from ..features import Features, OrbExtractor, to_gray
-from ..geometry import verify_homography
+from ..geometry import error_auc, verify_homography
 from ..training.homography import (PhotoConfig, photometric, random_crop, sample_homography,
                                    warp_points, WarpConfig)
 from ..training.pairs import ground_truth, list_images, load_gray
@@ -79,21 +79,6 @@ def corner_error(h_est: Optional[np.ndarray], h_gt: np.ndarray) -> float:
                        np.float64)
     return float(np.linalg.norm(warp_points(corners, h_est) - warp_points(corners, h_gt),
                                 axis=1).mean())
-
-
-def error_auc(errors: Sequence[float], thresholds: Sequence[float]) -> List[float]:
-    """Area under the cumulative error curve up to each threshold, in [0, 1]."""
-    errors = np.sort(np.asarray(errors, np.float64))
-    recall = (np.arange(len(errors)) + 1) / max(len(errors), 1)
-    errors = np.concatenate([[0.0], errors])
-    recall = np.concatenate([[0.0], recall])
-    out = []
-    for t in thresholds:
-        last = int(np.searchsorted(errors, t))
-        r = np.concatenate([recall[:last], [recall[last - 1]]])
-        e = np.concatenate([errors[:last], [t]])
-        out.append(float(np.trapezoid(r, x=e) / t))
-    return out
 
 
 def evaluate_pairs(pairs: Sequence[HomographyPair], matchers: Dict[str, MatchFn],
