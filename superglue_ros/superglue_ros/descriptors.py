@@ -8,11 +8,8 @@ encoder output is added to.
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import numpy as np
 
-# Name -> (raw dtype kind, adapted dimension or None = same as raw).
 ORB_BYTES = 32
 ORB_BITS = ORB_BYTES * 8
 SIFT_DIM = 128
@@ -66,22 +63,11 @@ def adapt_descriptors(desc: np.ndarray, descriptor_type: str) -> np.ndarray:
                      f'or generic')
 
 
-def adapted_dim(descriptor_type: str, raw_dim: int) -> int:
-    """Dimension after the adapter for raw descriptors of ``raw_dim`` (bytes for ORB)."""
-    return raw_dim * 8 if descriptor_type == 'orb' else raw_dim
-
-
 def check_finite(name: str, array: np.ndarray) -> None:
     """Raise ValueError naming ``name`` when it holds NaN or Inf."""
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f'{name} contains {bad} NaN/Inf values')
-
-
-def describe(descriptor_type: str) -> Tuple[str, int]:
-    """Return (raw dtype name, raw dimension or 0 for any) of a descriptor type."""
-    return {'orb': ('uint8', ORB_BYTES), 'sift': ('float32', SIFT_DIM),
-            'superpoint': ('float32', 256), 'generic': ('float32', 0)}[descriptor_type]
 
 
 def adapt_scores(scores: np.ndarray, descriptor_type: str) -> np.ndarray:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .baselines import MatchFn, timed
-from ..features import Features, OrbExtractor, to_gray
+from ..features import OrbExtractor
 from ..geometry import error_auc, verify_homography
 from ..training.homography import (PhotoConfig, photometric, random_crop, sample_homography,
                                    warp_points, WarpConfig)
@@ -86,15 +86,17 @@ def evaluate_pairs(pairs: Sequence[HomographyPair], matchers: Dict[str, MatchFn]
     """Precision/recall at ``px``, corner-error AUC@3/5/10 px, matches and ms per pair."""
     extractor = OrbExtractor(num_keypoints)
     feats = [(extractor(p.image0), extractor(p.image1)) for p in pairs]
+    # Ground truth depends on the pair only: computed once, shared by every matcher.
+    gts = [ground_truth(f0.keypoints, f1.keypoints, p.homography, px, px)['gt_matches0']
+           for p, (f0, f1) in zip(pairs, feats)]
     results = {}
     for name, fn in matchers.items():
         tot = {'pred': 0, 'correct': 0, 'gt': 0, 'hit': 0}
         errors, times, counts = [], [], []
-        for p, (f0, f1) in zip(pairs, feats):
+        for p, (f0, f1), gt in zip(pairs, feats, gts):
             (i0, i1, _), dt = timed(fn, f0, f1)
             times.append(dt)
             counts.append(len(i0))
-            gt = ground_truth(f0.keypoints, f1.keypoints, p.homography, px, px)['gt_matches0']
             proj = warp_points(f0.keypoints[i0], p.homography)
             err = np.linalg.norm(proj - f1.keypoints[i1], axis=1)
             tot['pred'] += len(i0)
@@ -113,11 +115,6 @@ def evaluate_pairs(pairs: Sequence[HomographyPair], matchers: Dict[str, MatchFn]
             'pairs': len(pairs),
         }
     return results
-
-
-def features_for(image: np.ndarray, num_keypoints: int) -> Features:
-    """ORB on a grayscale image (convenience for callers)."""
-    return OrbExtractor(num_keypoints)(to_gray(image))
 
 
 def default_heldout_images(shared: Path) -> List[Path]:

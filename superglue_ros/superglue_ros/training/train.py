@@ -25,6 +25,8 @@ from torch.utils.data import DataLoader, IterableDataset
 from .homography import PhotoConfig, WarpConfig
 from .pairs import IGNORE, list_images, PairConfig, PairGenerator
 from ..descriptors import adapt_scores, orb_to_float
+from ..evaluation.baselines import nn_mutual
+from ..features import Features
 from ..models.superglue import SuperGlue
 from ..weights import save_weights
 
@@ -126,14 +128,16 @@ def make_validation_set(images: Sequence[Path], conf: PairConfig, count: int, se
 
 def nn_mutual_counts(pairs: Sequence[Dict[str, np.ndarray]]) -> Dict[str, int]:
     """ORB brute-force Hamming NN with mutual check on the same pairs (baseline)."""
-    import cv2
-    bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
     tot = {'predicted': 0, 'correct': 0, 'gt': 0}
     for p in pairs:
+        # Padding keypoints are not real detections: the baseline never sees them.
         v0, v1 = np.nonzero(p['valid0'])[0], np.nonzero(p['valid1'])[0]
+        size = tuple(int(v) for v in p['image_size'])
+        f0, f1 = (Features(p[f'keypoints{i}'][v], p[f'scores{i}'][v], p[f'orb{i}'][v], 'orb',
+                           size) for i, v in ((0, v0), (1, v1)))
+        i0, i1, _ = nn_mutual(f0, f1)
         m0 = np.full(len(p['valid0']), -1)
-        for mt in bf.match(p['orb0'][v0], p['orb1'][v1]):
-            m0[v0[mt.queryIdx]] = v1[mt.trainIdx]
+        m0[v0[i0]] = v1[i1]
         c = match_counts(torch.from_numpy(m0), torch.from_numpy(p['gt_matches0']))
         for k in tot:
             tot[k] += c[k]
