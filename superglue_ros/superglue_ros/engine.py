@@ -53,6 +53,8 @@ class PreparedFeatures:
     scores: torch.Tensor  # [1 x N]
     descriptors: torch.Tensor  # [1 x C x N]
     image_size: torch.Tensor  # [1 x 2] (width, height)
+    angles: Optional[torch.Tensor]  # [1 x N] ORB orientation [deg], when the model reads it
+    sizes: Optional[torch.Tensor]  # [1 x N] ORB keypoint size [px], when the model reads it
     index: np.ndarray  # [N] indices into the original keypoint arrays
     features: Features
 
@@ -120,6 +122,18 @@ class MatchingEngine:
             desc = np.zeros((0, self.model.conf.input_dim), np.float32)
             self.model.check_descriptors(features.descriptor_type, self.model.conf.input_dim)
         dev = self.device
+        angles = sizes = None
+        if self.model.conf.keypoint_geometry:
+            if len(selected.angle) != n or len(selected.size) != n:
+                raise ValueError(
+                    'these weights encode ORB keypoint orientation and scale, but the keypoints '
+                    'have no angle/size: publish them (Keypoints.angle, Keypoints.size) or use '
+                    'weights without keypoint_geometry')
+            check_finite('angle', selected.angle)
+            check_finite('size', selected.size)
+            angles = torch.from_numpy(np.ascontiguousarray(selected.angle, np.float32))
+            sizes = torch.from_numpy(np.ascontiguousarray(selected.size, np.float32))
+            angles, sizes = angles.to(dev)[None], sizes.to(dev)[None]
         return PreparedFeatures(
             keypoints=torch.from_numpy(np.ascontiguousarray(selected.keypoints, np.float32))
             .to(dev)[None],
@@ -127,6 +141,7 @@ class MatchingEngine:
             .to(dev)[None],
             descriptors=torch.from_numpy(np.ascontiguousarray(desc.T)).to(dev)[None],
             image_size=torch.tensor([features.image_size], dtype=torch.float32, device=dev),
+            angles=angles, sizes=sizes,
             index=index,
             features=features,
         )
@@ -139,6 +154,8 @@ class MatchingEngine:
                 'scores0': p0.scores, 'scores1': p1.scores,
                 'descriptors0': p0.descriptors, 'descriptors1': p1.descriptors,
                 'image_size0': p0.image_size, 'image_size1': p1.image_size}
+        if p0.angles is not None and p1.angles is not None:
+            data.update(angles0=p0.angles, angles1=p1.angles, sizes0=p0.sizes, sizes1=p1.sizes)
         with torch.autocast('cuda', dtype=torch.float16, enabled=self.fp16):
             pred = self.model(data)
         matches0 = pred['matches0'][0].cpu().numpy()

@@ -82,27 +82,82 @@ def _from_cv_keypoints(kps, desc: Optional[np.ndarray], descriptor_type: str,
     )
 
 
+def spread_by_cells(points: np.ndarray, responses: np.ndarray, image_size: Tuple[int, int],
+                    cell: int, k: int) -> np.ndarray:
+    """Pick k keypoints spread over a grid of cell x cell pixel cells; returns indices.
+
+    Round robin over cells: the strongest keypoint of every cell first, then the second
+    strongest of every cell, and so on (ties broken by response). Textured regions can no
+    longer take the whole budget, which is what ORB-SLAM's quadtree distribution achieves.
+    """
+    n = len(points)
+    if n <= k:
+        return np.arange(n)
+    cols = max(1, int(np.ceil(image_size[0] / cell)))
+    cx = np.clip((points[:, 0] // cell).astype(np.int64), 0, cols - 1)
+    cy = np.maximum((points[:, 1] // cell).astype(np.int64), 0)
+    cell_id = cy * cols + cx
+    order = np.lexsort((-responses, cell_id))  # by cell, strongest first inside a cell
+    sorted_cells = cell_id[order]
+    starts = np.r_[0, np.nonzero(np.diff(sorted_cells))[0] + 1]
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    pick = np.lexsort((-responses[order], rank))[:k]
+    return np.sort(order[pick])
+
+
 class OrbExtractor:
-    """ORB keypoints + descriptors with OpenCV, keeping the max_keypoints strongest."""
+    """ORB keypoints + descriptors with OpenCV.
+
+    ``distribution='grid'`` (ORB-SLAM style, the default): FAST at ``fast_threshold`` with
+    4x more candidates than needed; cells of ``cell_size`` pixels that find nothing take the
+    candidates of a lower ``min_fast_threshold``; then a round robin over cells keeps
+    ``max_keypoints``, so low-texture regions still get keypoints. ``'response'``: the
+    strongest keypoints wherever they are (OpenCV's default behaviour).
+    """
+
+    DISTRIBUTIONS = ('grid', 'response')
 
     def __init__(self, max_keypoints: int = 1024, scale_factor: float = 1.2, n_levels: int = 8,
-                 fast_threshold: int = 20, min_fast_threshold: int = 7):
+                 fast_threshold: int = 20, min_fast_threshold: int = 7,
+                 distribution: str = 'grid', cell_size: int = 32):
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(f'distribution must be one of {self.DISTRIBUTIONS}, '
+                             f'got {distribution!r}')
         self.max_keypoints = max_keypoints
-        self._orb = cv2.ORB_create(nfeatures=max_keypoints, scaleFactor=scale_factor,
-                                   nlevels=n_levels, fastThreshold=fast_threshold)
-        # Retry on low-texture images with a lower FAST threshold, as ORB-SLAM does per cell.
-        self._orb_low = cv2.ORB_create(nfeatures=max_keypoints, scaleFactor=scale_factor,
-                                       nlevels=n_levels, fastThreshold=min_fast_threshold)
+        self.distribution = distribution
+        self.cell_size = int(cell_size)
+        oversample = 4 if distribution == 'grid' else 1
+        self._orb = cv2.ORB_create(nfeatures=max_keypoints * oversample,
+                                   scaleFactor=scale_factor, nlevels=n_levels,
+                                   fastThreshold=fast_threshold)
+        # Lower FAST threshold for low-texture images (response) or empty cells (grid), as
+        # ORB-SLAM does per cell.
+        self._orb_low = cv2.ORB_create(nfeatures=max_keypoints * oversample,
+                                       scaleFactor=scale_factor, nlevels=n_levels,
+                                       fastThreshold=min_fast_threshold)
 
     def __call__(self, image: np.ndarray) -> Features:
         """Detect and describe; image is grayscale or BGR."""
         gray = to_gray(image)
         size = (int(gray.shape[1]), int(gray.shape[0]))
-        kps, desc = self._orb.detectAndCompute(gray, None)
-        if len(kps) < self.max_keypoints // 2:
-            kps, desc = self._orb_low.detectAndCompute(gray, None)
-        features = _from_cv_keypoints(kps, desc, 'orb', size)
-        return features.top_k(self.max_keypoints)[0]
+        if self.distribution == 'response':
+            kps, desc = self._orb.detectAndCompute(gray, None)
+            if len(kps) < self.max_keypoints // 2:
+                kps, desc = self._orb_low.detectAndCompute(gray, None)
+            features = _from_cv_keypoints(kps, desc, 'orb', size)
+            return features.top_k(self.max_keypoints)[0]
+        kps = list(self._orb.detect(gray, None))
+        low = self._orb_low.detect(gray, None)
+        cell = self.cell_size
+        taken = {(int(k.pt[0] // cell), int(k.pt[1] // cell)) for k in kps}
+        kps += [k for k in low if (int(k.pt[0] // cell), int(k.pt[1] // cell)) not in taken]
+        if kps:
+            pts = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
+            resp = np.array([k.response for k in kps], np.float32)
+            keep = spread_by_cells(pts, resp, size, cell, self.max_keypoints)
+            kps = [kps[i] for i in keep]
+        kps, desc = self._orb.compute(gray, kps)
+        return _from_cv_keypoints(kps, desc, 'orb', size)
 
 
 class SiftExtractor:
@@ -120,10 +175,10 @@ class SiftExtractor:
         return features.top_k(self.max_keypoints)[0]
 
 
-def make_extractor(features: str, max_keypoints: int):
-    """Front-end by name: 'orb' or 'sift'."""
+def make_extractor(features: str, max_keypoints: int, distribution: str = 'grid'):
+    """Front-end by name: 'orb' (``distribution`` grid or response) or 'sift'."""
     if features == 'orb':
-        return OrbExtractor(max_keypoints)
+        return OrbExtractor(max_keypoints, distribution=distribution)
     if features == 'sift':
         return SiftExtractor(max_keypoints)
     raise ValueError(f'unknown features {features!r}: use orb or sift')

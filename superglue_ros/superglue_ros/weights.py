@@ -71,11 +71,12 @@ def load_weights(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = N
         raise WeightsError(f'{path} is neither a superglue_ros weights file nor a SuperGlue '
                            f'state dict')
     structural = {'descriptor_dim', 'input_dim', 'descriptor_type', 'keypoint_encoder',
-                  'gnn_layers', 'num_heads'}
+                  'gnn_layers', 'num_heads', 'keypoint_geometry'}
     for key, value in (overrides or {}).items():
-        if key in structural and key in config and config[key] != value:
+        stored = config.get(key, SuperGlue.default_conf.get(key))
+        if key in structural and stored is not None and stored != value:
             raise WeightsError(f'{key}={value!r} conflicts with the weights in {path} '
-                               f'({key}={config[key]!r})')
+                               f'({key}={stored!r})')
         config[key] = value
     model = SuperGlue(config)
     try:

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from conftest import FRAMES
-from superglue_ros.training.homography import sample_homography, warp_points
-from superglue_ros.training.pairs import ground_truth, IGNORE, PairConfig, PairGenerator
+from superglue_ros.datasets.homography import sample_homography, warp_points
+from superglue_ros.datasets.pairs import ground_truth, IGNORE, PairConfig, PairGenerator
 from superglue_ros.training.train import main as train_main, nll_loss
 
 

@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 
 from .baselines import MatchFn, timed
+from ..datasets.homography import (PhotoConfig, photometric, random_crop, sample_homography,
+                                   warp_points, WarpConfig)
+from ..datasets.pairs import ground_truth, list_images, load_gray
 from ..features import OrbExtractor
 from ..geometry import error_auc, verify_homography
-from ..training.homography import (PhotoConfig, photometric, random_crop, sample_homography,
-                                   warp_points, WarpConfig)
-from ..training.pairs import ground_truth, list_images, load_gray
 
 WIDTH, HEIGHT = 640, 480
 

@@ -37,6 +37,19 @@ def normalize_keypoints(kpts: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
     return (kpts - center[:, None, :]) / scaling[:, None, :]
 
 
+def keypoint_geometry(angles: torch.Tensor, sizes: torch.Tensor,
+                      reference_size: float = 31.0) -> torch.Tensor:
+    """ORB-style orientation [deg] and size [px] [B x N] -> [B x N x 3] (cos, sin, log scale).
+
+    A negative angle (OpenCV's "not computed") gives cos = sin = 0. The scale is the natural
+    log of size / reference_size: 0 at the finest ORB pyramid level, ~0.18 per 1.2x level.
+    """
+    rad = torch.deg2rad(angles)
+    has = (angles >= 0).to(angles.dtype)
+    log_scale = torch.log(sizes.clamp(min=1e-3) / reference_size)
+    return torch.stack([torch.cos(rad) * has, torch.sin(rad) * has, log_scale], -1)
+
+
 def conv1x1(layer: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     """Apply a 1x1 Conv1d to token-major x [B x N x C_in] as one matmul -> [B x N x C_out]."""
     return F.linear(x, layer.weight.squeeze(-1), layer.bias)
@@ -226,16 +239,24 @@ class MLP(nn.Sequential):
 
 
 class KeypointEncoder(nn.Module):
-    """Lifts (x', y', score) into the descriptor space with an MLP."""
+    """Lifts (x', y', score) into the descriptor space with an MLP.
 
-    def __init__(self, feature_dim: int, channels: Sequence[int]):
+    With ``geometry_dim > 0`` the MLP also reads per-keypoint geometry (ORB orientation and
+    scale, see keypoint_geometry) after the score.
+    """
+
+    def __init__(self, feature_dim: int, channels: Sequence[int], geometry_dim: int = 0):
         super().__init__()
-        self.encoder = MLP([3, *channels, feature_dim])
+        self.encoder = MLP([3 + geometry_dim, *channels, feature_dim])
         nn.init.constant_(self.encoder[-1].bias, 0.0)
 
-    def forward(self, kpts: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        """Encode kpts [B x N x 2] (normalised) and scores [B x N] -> [B x N x D]."""
-        return self.encoder(torch.cat([kpts, scores[..., None]], -1))
+    def forward(self, kpts: torch.Tensor, scores: torch.Tensor,
+                geometry: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Encode kpts [B x N x 2] (normalised), scores [B x N], geometry [B x N x G]."""
+        inputs = [kpts, scores[..., None]]
+        if geometry is not None:
+            inputs.append(geometry)
+        return self.encoder(torch.cat(inputs, -1))
 
 
 class MultiHeadAttention(nn.Module):
@@ -320,6 +341,8 @@ class SuperGlue(nn.Module):
         'input_dim': None,
         'descriptor_type': 'superpoint',  # orb | sift | superpoint | generic (adapters)
         'keypoint_encoder': [32, 64, 128, 256],  # hidden channels of the keypoint MLP
+        # Also encode ORB orientation and scale (needs angles0/1 and sizes0/1 as input).
+        'keypoint_geometry': False,
         'gnn_layers': 9,  # number of (self, cross) layer pairs: 9 -> 18 layers
         'num_heads': 4,
         'sinkhorn_iterations': 100,
@@ -344,7 +367,7 @@ class SuperGlue(nn.Module):
             self.input_proj = nn.Conv1d(c.input_dim, d, kernel_size=1)
         else:
             self.input_proj = None
-        self.kenc = KeypointEncoder(d, c.keypoint_encoder)
+        self.kenc = KeypointEncoder(d, c.keypoint_encoder, 3 if c.keypoint_geometry else 0)
         self.gnn = AttentionalGNN(d, ['self', 'cross'] * c.gnn_layers, c.num_heads)
         self.final_proj = nn.Conv1d(d, d, kernel_size=1, bias=True)
         self.register_parameter('bin_score', nn.Parameter(torch.tensor(1.0)))
@@ -382,6 +405,8 @@ class SuperGlue(nn.Module):
             scores0: [B x M], scores1: [B x N] detector confidences
             descriptors0: [B x C x M], descriptors1: [B x C x N] adapted descriptors
             image_size0/1: [B x 2] (width, height), or image0/1: [B x 1 x H x W]
+            angles0/1, sizes0/1: [B x M] / [B x N] ORB orientation [deg] and size [px]; only
+                read when conf.keypoint_geometry
         Output:
             matches0: [B x M] index into keypoints1 or -1; matches1: [B x N]
             matching_scores0: [B x M], matching_scores1: [B x N] in [0, 1]
@@ -403,8 +428,16 @@ class SuperGlue(nn.Module):
             desc0, desc1 = conv1x1(self.input_proj, desc0), conv1x1(self.input_proj, desc1)
         k0 = normalize_keypoints(kpts0, self._image_size(data, 0).to(kpts0.device))
         k1 = normalize_keypoints(kpts1, self._image_size(data, 1).to(kpts1.device))
-        desc0 = desc0 + self.kenc(k0, data['scores0'].to(k0))
-        desc1 = desc1 + self.kenc(k1, data['scores1'].to(k1))
+        g0 = g1 = None
+        if self.conf.keypoint_geometry:
+            for key in ('angles0', 'sizes0', 'angles1', 'sizes1'):
+                if key not in data:
+                    raise KeyError(f'these weights encode keypoint orientation and scale: the '
+                                   f'input needs {key} (ORB angle [deg] / size [px])')
+            g0 = keypoint_geometry(data['angles0'].to(k0), data['sizes0'].to(k0))
+            g1 = keypoint_geometry(data['angles1'].to(k1), data['sizes1'].to(k1))
+        desc0 = desc0 + self.kenc(k0, data['scores0'].to(k0), g0)
+        desc1 = desc1 + self.kenc(k1, data['scores1'].to(k1), g1)
         desc0, desc1 = self.gnn(desc0, desc1)
         mdesc0, mdesc1 = conv1x1(self.final_proj, desc0), conv1x1(self.final_proj, desc1)
         scores = torch.einsum('bmd,bnd->bmn', mdesc0, mdesc1) / math.sqrt(

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """``superglue-eval``: our matcher against classical ORB matching, measured in one run.
 
-Usage: ``superglue-eval pairs PAIRS --images DIR`` (relative pose) or
+Usage: ``superglue-eval tum FOLDER`` (real camera motion with RGB-D ground truth),
+``superglue-eval pairs PAIRS --images DIR`` (relative pose) or
 ``superglue-eval homography [--images DIR ...] [--graf DIR]``; ``--out FILE`` writes JSON.
 """
 
@@ -15,6 +16,7 @@ import platform
 import sys
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 import torch
 
 from ..evaluation import baselines
@@ -32,7 +34,8 @@ def table(results: Dict[str, Dict], columns: Sequence[str], title: str) -> str:
         cells = []
         for c in columns:
             v = row.get(c, float('nan'))
-            pct = c.startswith(('auc', 'precision', 'recall', 'matching_score'))
+            pct = c.startswith(('auc', 'rot_auc', 'precision', 'recall', 'matching_score',
+                                'epipolar', 'depth'))
             cells.append(f'{100 * v:>16.1f}%' if pct else f'{v:>17.1f}')
         lines.append(f'{name:<{width}}' + ''.join(cells))
     return '\n'.join(lines)
@@ -65,9 +68,63 @@ def cmd_pairs(args: argparse.Namespace) -> Dict:
             'results': res}
 
 
+def cmd_tum(args: argparse.Namespace) -> Dict:
+    """Real motion: pose / rotation AUC, epipolar and depth precision, depth recall."""
+    from ..classical import nn_ratio
+    from ..datasets.rgbd import load_camera, split_by_time, TumSequence
+    from ..evaluation import motion
+    from ..features import OrbExtractor, SiftExtractor
+    seq = TumSequence(args.folder, load_camera(args.camera))
+    frames = np.arange(len(seq))
+    if args.split == 'val':
+        frames = split_by_time(seq.stamps)[1]
+    elif args.split == 'train':
+        frames = split_by_time(seq.stamps)[0]
+    chosen = motion.select_pairs(seq, frames, args.gaps, args.stride,
+                                 min_covisibility=args.min_covisibility)
+    if not chosen:
+        raise ValueError(f'no frame pairs at gaps {args.gaps} s in {args.folder} '
+                         f'({args.split} split, covisibility >= {args.min_covisibility})')
+    engines = {'superglue_orb': _engine(args.weights, args.device)}
+    for spec in args.compare_weights:
+        name, _, path = spec.partition('=')
+        if not path:
+            raise ValueError(f'--compare-weights expects NAME=PATH, got {spec!r}')
+        engines[name] = _engine(path, args.device)
+    results: Dict[str, Dict] = {}
+    for dist in args.distributions:
+        pairs = motion.make_pairs(seq, chosen, OrbExtractor(args.max_keypoints,
+                                                            distribution=dist))
+        matchers = {name: baselines.superglue_matcher(e) for name, e in engines.items()}
+        matchers['orb_nn_mutual'] = baselines.nn_mutual
+        matchers['orb_nn_ratio0.8'] = baselines.nn_ratio
+        tag = f' [{dist}]' if len(args.distributions) > 1 else ''
+        for name, res in motion.evaluate(pairs, matchers).items():
+            results[name + tag] = res
+    if args.sift:
+        pairs = motion.make_pairs(seq, chosen, SiftExtractor(args.max_keypoints))
+        results.update(motion.evaluate(pairs, {'sift_nn_ratio0.8': nn_ratio}))
+    cols = ['auc@5', 'auc@10', 'auc@20', 'rot_auc@20', 'epipolar_precision',
+            'depth_precision', 'depth_recall', 'matches_per_pair', 'ms_per_pair']
+    scaled = {k: {c: (v[c] / 100 if c[0] in 'aerd' else v[c]) for c in cols}
+              for k, v in results.items()}
+    print(table(scaled, cols, f'Real motion, {seq.root.name} ({args.split} split): '
+                              f'{len(chosen)} pairs at gaps {args.gaps} s, '
+                              f'{args.max_keypoints} keypoints'))
+    for gap in args.gaps:
+        rows = {k: {c: (v['by_gap'][f'{gap:g}'][c] / 100 if c[0] in 'aerd' else
+                        v['by_gap'][f'{gap:g}'][c]) for c in cols[:-1]}
+                for k, v in results.items() if f'{gap:g}' in v['by_gap']}
+        if rows:
+            print(table(rows, cols[:-1], f'\n  gap {gap:g} s'))
+    return {'task': 'tum', 'folder': str(args.folder), 'split': args.split,
+            'gaps': args.gaps, 'keypoints': args.max_keypoints, 'pairs': len(chosen),
+            'results': results}
+
+
 def cmd_homography(args: argparse.Namespace) -> Dict:
     from ..evaluation import homography as hom
-    from ..training.pairs import list_images
+    from ..datasets.pairs import list_images
     images = list_images(args.images) if args.images else \
         hom.default_heldout_images(SHARED_DATA)
     if not images:
@@ -102,6 +159,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument('--device', default='auto')
     p.add_argument('--out', default=None, help='write results JSON here')
     sub = p.add_subparsers(dest='task', required=True)
+    st = sub.add_parser('tum', help='real motion: a TUM-format RGB-D folder with ground truth')
+    st.add_argument('folder', help='folder with rgb.txt, depth.txt, groundtruth.txt')
+    st.add_argument('--camera', default='fr1', help='fr1|fr2|fr3 intrinsics or a YAML file')
+    st.add_argument('--gaps', type=float, nargs='+', default=[0.1, 0.3, 0.5, 1.0],
+                    help='[s] frame gaps of the pairs')
+    st.add_argument('--stride', type=int, default=2, help='every n-th frame starts pairs')
+    st.add_argument('--split', choices=['all', 'val', 'train'], default='all',
+                    help='time-block split of superglue-train (val: held out from training)')
+    st.add_argument('--min-covisibility', type=float, default=0.3,
+                    help='skip pairs whose frames overlap less (depth + pose)')
+    st.add_argument('--max-keypoints', type=int, default=1024)
+    st.add_argument('--distributions', nargs='+', default=['grid'],
+                    choices=['grid', 'response'], help='ORB keypoint distributions to compare')
+    st.add_argument('--compare-weights', nargs='*', default=[], metavar='NAME=PATH',
+                    help='more weights files in the same run (e.g. previous=old.pth)')
+    st.add_argument('--no-sift', dest='sift', action='store_false',
+                    help='skip the SIFT NN + ratio baseline')
     sp = sub.add_parser('pairs', help='relative pose AUC on a pairs file')
     sp.add_argument('pairs')
     sp.add_argument('--images', required=True, help='directory holding the images')
@@ -117,7 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sh.add_argument('--seed', type=int, default=2026)
     args = p.parse_args(argv)
     try:
-        out = cmd_pairs(args) if args.task == 'pairs' else cmd_homography(args)
+        out = {'pairs': cmd_pairs, 'homography': cmd_homography, 'tum': cmd_tum}[args.task](args)
     except (WeightsError, FileNotFoundError, ValueError) as exc:
         print(f'superglue-eval: {exc}', file=sys.stderr)
         return 2

@@ -1,9 +1,12 @@
 # Copyright 2026 The superglue_ros authors
 # SPDX-License-Identifier: Apache-2.0
-"""``superglue-train``: homographic training of SuperGlue on ORB, resumable, on CPU or GPU.
+"""``superglue-train``: training of SuperGlue on ORB, resumable, on CPU or GPU.
 
-Writes into --out: checkpoint.pt (resume), best.pt (best validation F1), log.csv,
-curve.png, config.json; ``--export PATH`` writes the shippable weights file.
+Two kinds of pairs, mixed per batch: real camera motion from TUM-format RGB-D folders
+(``--rgbd``; ground truth from depth and pose) and homographies of any photos (``--images``;
+scene diversity). Validation runs on held-out time blocks of the RGB-D folders and on
+held-out photos. Writes into --out: checkpoint.pt (resume), best.pt (best validation F1),
+log.csv, curve.png, config.json; ``--export PATH`` writes the shippable weights file.
 """
 
 from __future__ import annotations
@@ -16,19 +19,23 @@ import math
 from pathlib import Path
 import sys
 import time
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from .homography import PhotoConfig, WarpConfig
-from .pairs import IGNORE, list_images, PairConfig, PairGenerator
+from ..classical import nn_mutual
+from ..datasets.homography import PhotoConfig, WarpConfig
+from ..datasets.motion import MotionPairConfig, MotionPairGenerator
+from ..datasets.pairs import IGNORE, list_images, PairConfig, PairGenerator
+from ..datasets.rgbd import load_camera, split_by_time, TumSequence
 from ..descriptors import adapt_scores, orb_to_float
-from ..evaluation.baselines import nn_mutual
+from ..evaluation.motion import select_pairs, summarize
 from ..features import Features
+from ..geometry import estimate_pose, relative_pose_error
 from ..models.superglue import SuperGlue
-from ..weights import save_weights
+from ..weights import load_weights, save_weights
 
 # The shipped model, chosen from measurements on 2 CPU cores (see the model card).
 SHIPPED_MODEL = {
@@ -36,6 +43,42 @@ SHIPPED_MODEL = {
     'keypoint_encoder': [32, 64, 128], 'gnn_layers': 2, 'num_heads': 4,
     'sinkhorn_iterations': 20, 'match_threshold': 0.2,
 }
+
+
+def load_checkpoint(path: Path) -> Dict:
+    """Read a training checkpoint without unpickling code (weights_only=True).
+
+    Checkpoints hold only tensors, numbers, strings, lists and dicts, so a file from elsewhere
+    cannot run code when it is loaded.
+    """
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def warm_start(model: SuperGlue, path: str) -> List[str]:
+    """Copy the parameters of a weights file into ``model`` where they fit.
+
+    The first keypoint-encoder layer may gain inputs (keypoint_geometry): its old columns are
+    copied and the new ones start at zero, so the warm-started model computes exactly what the
+    old one did. Returns the names of parameters that could not be copied.
+    """
+    source, _ = load_weights(path)
+    src = source.state_dict()
+    own = model.state_dict()
+    skipped = []
+    for name, value in own.items():
+        old = src.get(name)
+        if old is None:
+            skipped.append(name)
+        elif old.shape == value.shape:
+            own[name] = old.clone()
+        elif name == 'kenc.encoder.0.weight' and old.shape[1] < value.shape[1]:
+            new = torch.zeros_like(value)
+            new[:, :old.shape[1]] = old
+            own[name] = new
+        else:
+            skipped.append(name)
+    model.load_state_dict(own)
+    return skipped
 
 
 def nll_loss(log_assignment: torch.Tensor, gt0: torch.Tensor, gt1: torch.Tensor
@@ -84,20 +127,36 @@ def collate(samples: Sequence[Dict[str, np.ndarray]]) -> Dict[str, torch.Tensor]
         'scores0': stack('scores0', score), 'scores1': stack('scores1', score),
         'descriptors0': stack('orb0', desc), 'descriptors1': stack('orb1', desc),
         'gt_matches0': stack('gt_matches0'), 'gt_matches1': stack('gt_matches1'),
+        'angles0': stack('angles0'), 'angles1': stack('angles1'),
+        'sizes0': stack('sizes0'), 'sizes1': stack('sizes1'),
     }
     batch['image_size0'] = batch['image_size1'] = stack('image_size').float()
     return batch
 
 
 class PairStream(IterableDataset):
-    """Endless stream of random pairs; the warp strength follows a curriculum by step."""
+    """Endless stream of random pairs, real motion or homographic, with a per-batch size.
+
+    Every batch has one keypoint count (cycling through ``num_keypoints``) and one kind of
+    pair (real with probability ``real_fraction``). The homographic warp strength follows a
+    curriculum by step.
+    """
 
     def __init__(self, images: Sequence[Path], conf: PairConfig, seed: int, start_step: int,
-                 batch_size: int, curriculum_steps: int, min_strength: float):
+                 batch_size: int, curriculum_steps: int, min_strength: float,
+                 num_keypoints: Sequence[int] = (512,),
+                 motion: Optional[Tuple[List[TumSequence], List[np.ndarray],
+                                        MotionPairConfig]] = None,
+                 real_fraction: float = 0.0):
         super().__init__()
         self.images, self.conf, self.seed = list(images), conf, seed
         self.start_step, self.batch_size = start_step, batch_size
         self.curriculum_steps, self.min_strength = curriculum_steps, min_strength
+        self.num_keypoints = list(num_keypoints)
+        self.motion = motion
+        self.real_fraction = real_fraction if motion is not None else 0.0
+        if not self.images:
+            self.real_fraction = 1.0
 
     def strength(self, step: int) -> float:
         if self.curriculum_steps <= 0:
@@ -108,14 +167,27 @@ class PairStream(IterableDataset):
     def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
         info = torch.utils.data.get_worker_info()
         worker = info.id if info else 0
-        gen = PairGenerator(self.images, self.conf)
+        homographic = {}
+        for n in self.num_keypoints if self.images else ():
+            homographic[n] = PairGenerator(self.images,
+                                           dataclasses.replace(self.conf, num_keypoints=n))
+        real = {}
+        if self.motion is not None:
+            seqs, frames, mconf = self.motion
+            real = {n: MotionPairGenerator(seqs, frames, dataclasses.replace(
+                mconf, num_keypoints=n)) for n in self.num_keypoints}
         # Seeded by (seed, start step, worker) so a resumed run does not replay old pairs.
         rng = np.random.default_rng([self.seed, self.start_step, worker])
-        i = 0
+        step = self.start_step
         while True:
-            step = self.start_step + i // self.batch_size
-            yield gen.make(rng, self.strength(step))
-            i += 1
+            n = self.num_keypoints[step % len(self.num_keypoints)]
+            use_real = rng.random() < self.real_fraction
+            for _ in range(self.batch_size):
+                if use_real:
+                    yield real[n].make(rng)
+                else:
+                    yield homographic[n].make(rng, self.strength(step))
+            step += 1
 
 
 def make_validation_set(images: Sequence[Path], conf: PairConfig, count: int, seed: int,
@@ -161,6 +233,91 @@ def evaluate(model: SuperGlue, pairs: Sequence[Dict[str, np.ndarray]], batch_siz
             tot[k] += c[k]
     model.train(was_training)
     return {'loss': float(np.mean(losses)), **prf(tot)}
+
+
+def make_real_validation(seqs: Sequence[TumSequence], frames: Sequence[np.ndarray],
+                         conf: MotionPairConfig, gaps: Sequence[float], stride: int
+                         ) -> List[Dict[str, np.ndarray]]:
+    """Build fixed held-out real pairs (no augmentation) at the given frame gaps."""
+    gen = MotionPairGenerator(seqs, frames, conf)
+    rng = np.random.default_rng(1234)
+    out = []
+    for s, (seq, f) in enumerate(zip(seqs, frames)):
+        for i, j, _ in select_pairs(seq, f, gaps, stride):
+            sample = gen.make(rng, pair=(s, i, j), augment=False)
+            if int((sample['gt_matches0'] >= 0).sum()) >= conf.min_matches:
+                out.append(sample)
+    return out
+
+
+def real_pair_metrics(sample: Dict[str, np.ndarray], matches0: np.ndarray,
+                      seqs: Sequence[TumSequence]) -> Dict[str, float]:
+    """Pose error of predicted matches (padding excluded) against the mocap pose."""
+    from ..evaluation.motion import undistorted_pixels
+    s, i, j = (int(v) for v in sample['pair'])
+    seq = seqs[s]
+    m0 = np.where(sample['valid0'], matches0, -1)
+    i0 = np.nonzero(m0 > -1)[0]
+    i1 = m0[i0]
+    keep = sample['valid1'][i1]
+    i0, i1 = i0[keep], i1[keep]
+    k = seq.camera.k
+    p0 = undistorted_pixels(seq.camera, sample['keypoints0'][i0])
+    p1 = undistorted_pixels(seq.camera, sample['keypoints1'][i1])
+    est = estimate_pose(p0, p1, k, k, 1.0) if len(i0) >= 5 else None
+    t = seq.relative_pose(i, j)
+    if est is None:
+        err_r = err_t = float('inf')
+    else:
+        err_r, err_t = relative_pose_error(t, est[0], est[1])
+    gt = sample['gt_matches0']
+    return {'rotation_error': err_r, 'pose_error': max(err_r, err_t), 'matches': len(i0),
+            'epipolar_correct': 0, 'depth_labelled': int((gt[i0] != IGNORE).sum()),
+            'depth_correct': int((gt[i0] == i1).sum()), 'gt_matches': int((gt >= 0).sum())}
+
+
+@torch.no_grad()
+def evaluate_real(model: SuperGlue, samples: Sequence[Dict[str, np.ndarray]],
+                  seqs: Sequence[TumSequence], batch_size: int = 8) -> Dict[str, float]:
+    """Loss, depth-verified precision/recall and pose AUC on fixed real pairs."""
+    was_training = model.training
+    model.eval()
+    losses, rows = [], []
+    for k in range(0, len(samples), batch_size):
+        chunk = samples[k:k + batch_size]
+        batch = collate(chunk)
+        pred = model(batch)
+        losses.append(nll_loss(pred['log_assignment'], batch['gt_matches0'],
+                               batch['gt_matches1']).mean().item())
+        for sample, m0 in zip(chunk, pred['matches0'].numpy()):
+            rows.append(real_pair_metrics(sample, m0, seqs))
+    model.train(was_training)
+    return {'loss': float(np.mean(losses)), **real_summary(rows)}
+
+
+def real_summary(rows: Sequence[Dict[str, float]]) -> Dict[str, float]:
+    """precision/recall/f1 in [0, 1] and AUC@20 in % from per-pair rows."""
+    s = summarize(rows)
+    p, r = s['depth_precision'] / 100, s['depth_recall'] / 100
+    return {'precision': p, 'recall': r, 'f1': 2 * p * r / max(p + r, 1e-9),
+            'auc@20': s['auc@20'], 'rot_auc@20': s['rot_auc@20'],
+            'matches': s['matches_per_pair']}
+
+
+def nn_mutual_real(samples: Sequence[Dict[str, np.ndarray]], seqs: Sequence[TumSequence]
+                   ) -> Dict[str, float]:
+    """ORB NN + mutual on the real validation pairs (baseline)."""
+    rows = []
+    for p in samples:
+        v0, v1 = np.nonzero(p['valid0'])[0], np.nonzero(p['valid1'])[0]
+        size = tuple(int(v) for v in p['image_size'])
+        f0, f1 = (Features(p[f'keypoints{i}'][v], p[f'scores{i}'][v], p[f'orb{i}'][v], 'orb',
+                           size) for i, v in ((0, v0), (1, v1)))
+        i0, i1, _ = nn_mutual(f0, f1)
+        m0 = np.full(len(p['valid0']), -1)
+        m0[v0[i0]] = v1[i1]
+        rows.append(real_pair_metrics(p, m0, seqs))
+    return real_summary(rows)
 
 
 def prf(c: Dict[str, int]) -> Dict[str, float]:
@@ -216,15 +373,35 @@ def lr_at(step: int, base: float, warmup: int, total: int, final_ratio: float) -
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog='superglue-train', description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--images', nargs='+', help='training image files/directories')
-    p.add_argument('--val-images', nargs='+', help='held-out validation images (never trained)')
+    p.add_argument('--images', nargs='+', default=[],
+                   help='photos for homographic pairs (files/directories)')
+    p.add_argument('--val-images', nargs='+', default=[],
+                   help='held-out photos for homographic validation (never trained)')
+    p.add_argument('--rgbd', nargs='+', default=[],
+                   help='TUM-format RGB-D folders for real-motion pairs; split by time blocks '
+                        'into training and validation')
+    p.add_argument('--camera', default='fr1',
+                   help='intrinsics of the --rgbd folders: fr1|fr2|fr3 or a YAML file')
+    p.add_argument('--real-fraction', type=float, default=0.5,
+                   help='share of batches made of real-motion pairs (with --rgbd)')
+    p.add_argument('--min-gap', type=float, default=0.1, help='[s] real pairs: smallest gap')
+    p.add_argument('--max-gap', type=float, default=1.5, help='[s] real pairs: largest gap')
+    p.add_argument('--val-gaps', type=float, nargs='+', default=[0.1, 0.3, 0.5, 1.0],
+                   help='[s] frame gaps of the real validation pairs')
+    p.add_argument('--val-stride', type=int, default=3,
+                   help='every n-th validation frame starts real validation pairs')
+    p.add_argument('--distribution', default='grid', choices=['grid', 'response'],
+                   help='ORB keypoint distribution of the training front-end')
+    p.add_argument('--init', default='',
+                   help='warm start from this weights file (new inputs start at zero)')
     p.add_argument('--out', required=True, help='run directory (resumes when it has a checkpoint)')
     p.add_argument('--steps', type=int, default=20000)
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--warmup', type=int, default=300)
     p.add_argument('--final-lr-ratio', type=float, default=0.05)
-    p.add_argument('--num-keypoints', type=int, default=512)
+    p.add_argument('--num-keypoints', type=int, nargs='+', default=[512, 1024],
+                   help='keypoints per image; batches cycle through the values')
     p.add_argument('--max-hours', type=float, default=0.0, help='stop after this (0 = no limit)')
     p.add_argument('--curriculum-steps', type=int, default=3000,
                    help='steps to ramp the warp strength from --min-strength to 1')
@@ -250,12 +427,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def sweep_thresholds(out: Path, args: argparse.Namespace) -> Dict[str, Dict[str, float]]:
     """Precision/recall of best.pt on the validation pairs for a range of match thresholds."""
-    ckpt = torch.load(out / 'best.pt', map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint(out / 'best.pt')
     model = SuperGlue(ckpt['config'])
     model.load_state_dict(ckpt['model'])
     model.eval()
     a = ckpt['args']
-    conf = PairConfig(num_keypoints=a['num_keypoints'],
+    if not a.get('val_images'):
+        raise SystemExit('--sweep-threshold needs a run trained with --val-images')
+    conf = PairConfig(num_keypoints=max(np.atleast_1d(a['num_keypoints'])),
                       warp=WarpConfig(perspective=a['perspective'], rotation_deg=a['rotation']))
     pairs = make_validation_set(list_images(a['val_images']), conf, a['val_pairs'], 1234,
                                 a['val_strength'])
@@ -272,7 +451,7 @@ def sweep_thresholds(out: Path, args: argparse.Namespace) -> Dict[str, Dict[str,
 
 def export(out: Path, dest: Path, threshold: Optional[float] = None) -> None:
     """Turn the best checkpoint into the shippable weights file (state dict + config + meta)."""
-    ckpt = torch.load(out / 'best.pt', map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint(out / 'best.pt')
     config = dict(ckpt['config'])
     if threshold is not None:
         config['match_threshold'] = float(threshold)
@@ -295,8 +474,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.export:
         export(out, Path(args.export), args.threshold)
         return 0
-    if not args.images or not args.val_images:
-        print('superglue-train: --images and --val-images are required', file=sys.stderr)
+    if not (args.images or args.rgbd):
+        print('superglue-train: give --images and/or --rgbd', file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
     if args.threads:
@@ -309,7 +488,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 2
     warp = WarpConfig(perspective=args.perspective, rotation_deg=args.rotation)
-    pair_conf = PairConfig(num_keypoints=args.num_keypoints, warp=warp, photo=PhotoConfig())
+    pair_conf = PairConfig(num_keypoints=max(args.num_keypoints), warp=warp,
+                           photo=PhotoConfig(), distribution=args.distribution)
+    motion_conf = MotionPairConfig(num_keypoints=max(args.num_keypoints), min_gap=args.min_gap,
+                                   max_gap=args.max_gap, distribution=args.distribution)
+    seqs, train_frames, val_frames = [], [], []
+    if args.rgbd:
+        camera = load_camera(args.camera)
+        for folder in args.rgbd:
+            seq = TumSequence(folder, camera)
+            tr, va = split_by_time(seq.stamps)
+            seqs.append(seq)
+            train_frames.append(tr)
+            val_frames.append(va)
+            print(f'{folder}: {len(tr)} training and {len(va)} validation frames '
+                  f'(time blocks, 1 s guard)')
     model_conf = {**SHIPPED_MODEL, **(json.loads(args.model) if args.model else {})}
     torch.manual_seed(args.seed)
     model = SuperGlue(model_conf)
@@ -317,34 +510,55 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     step, elapsed, best_f1 = 0, 0.0, -1.0
     ckpt_path = out / 'checkpoint.pt'
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=False)
+        ckpt = load_checkpoint(ckpt_path)
         model = SuperGlue(ckpt['config'])
         model.load_state_dict(ckpt['model'])
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         opt.load_state_dict(ckpt['optimizer'])
         step, elapsed, best_f1 = ckpt['step'], ckpt['elapsed'], ckpt['best_f1']
         print(f'resumed from {ckpt_path} at step {step}')
+    elif args.init:
+        skipped = warm_start(model, args.init)
+        print(f'warm start from {args.init}' + (f'; not copied: {skipped}' if skipped else ''))
     model.train()
     (out / 'config.json').write_text(json.dumps(
         {'model': dict(vars(model.conf)), 'args': vars(args),
-         'pairs': dataclasses.asdict(pair_conf), 'train_images': [str(p) for p in train_images],
-         'val_images': [str(p) for p in val_images]}, indent=2, default=str))
+         'pairs': dataclasses.asdict(pair_conf), 'motion_pairs': dataclasses.asdict(motion_conf),
+         'train_images': [str(p) for p in train_images],
+         'val_images': [str(p) for p in val_images],
+         'rgbd_train_frames': [[seq.frames[int(i)].rgb.name for i in f]
+                               for seq, f in zip(seqs, train_frames)],
+         'rgbd_val_frames': [[seq.frames[int(i)].rgb.name for i in f]
+                             for seq, f in zip(seqs, val_frames)]}, indent=2, default=str))
     print(f'{len(train_images)} training images, {len(val_images)} validation images; '
           f'model {vars(model.conf)}; '
           f'{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters')
-    val_pairs = make_validation_set(val_images, pair_conf, args.val_pairs, 1234,
-                                    args.val_strength)
-    nn = prf(nn_mutual_counts(val_pairs))
-    print(f'validation ORB NN+mutual: precision {nn["precision"]:.3f} recall {nn["recall"]:.3f}')
+    val_pairs = make_validation_set(val_images, dataclasses.replace(
+        pair_conf, num_keypoints=min(args.num_keypoints)), args.val_pairs, 1234,
+        args.val_strength) if val_images else []
+    nn = prf(nn_mutual_counts(val_pairs)) if val_pairs else {}
+    real_val = make_real_validation(seqs, val_frames, motion_conf, args.val_gaps,
+                                    args.val_stride) if seqs else []
+    nn_real = nn_mutual_real(real_val, seqs) if real_val else {}
+    if nn:
+        print(f'homographic validation, ORB NN+mutual: precision {nn["precision"]:.3f} '
+              f'recall {nn["recall"]:.3f}')
+    if nn_real:
+        print(f'real validation ({len(real_val)} pairs), ORB NN+mutual: precision '
+              f'{nn_real["precision"]:.3f} recall {nn_real["recall"]:.3f} '
+              f'AUC@20 {nn_real["auc@20"]:.1f}')
     stream = PairStream(train_images, pair_conf, args.seed, step, args.batch_size,
-                        args.curriculum_steps, args.min_strength)
+                        args.curriculum_steps, args.min_strength, args.num_keypoints,
+                        (seqs, train_frames, motion_conf) if seqs else None, args.real_fraction)
     loader = DataLoader(stream, batch_size=args.batch_size, collate_fn=collate,
                         num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                         persistent_workers=bool(args.workers))
     log_path = out / 'log.csv'
     fields = ['step', 'elapsed_s', 'lr', 'strength', 'train_loss', 'train_precision',
               'train_recall', 'val_loss', 'val_precision', 'val_recall', 'val_f1',
-              'nn_precision', 'nn_recall']
+              'nn_precision', 'nn_recall', 'real_loss', 'real_precision', 'real_recall',
+              'real_f1', 'real_auc20', 'real_rot_auc20', 'real_matches', 'nn_real_precision',
+              'nn_real_recall', 'nn_real_auc20']
     new_log = not log_path.exists()
     log_file = open(log_path, 'a', newline='')
     writer = csv.DictWriter(log_file, fieldnames=fields)
@@ -352,7 +566,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         writer.writeheader()
     try:
         from tqdm import tqdm
-        bar = tqdm(total=args.steps, initial=step, dynamic_ncols=True, mininterval=5)
+        bar = tqdm(total=args.steps, initial=step, dynamic_ncols=True, mininterval=30)
     except ImportError:  # pragma: no cover
         bar = None
     run_loss, counts = [], {'predicted': 0, 'correct': 0, 'gt': 0}
@@ -362,8 +576,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
                     'config': dict(vars(model.conf)), 'step': step,
                     'elapsed': time.time() - t_start, 'best_f1': best_f1, 'args': vars(args),
-                    'val': val or {}, 'nn': nn}, path.with_suffix('.tmp'))
+                    'val': val or {}, 'nn': nn, 'nn_real': nn_real}, path.with_suffix('.tmp'))
         path.with_suffix('.tmp').replace(path)
+
+    def fmt(d: Dict[str, float], key: str, pattern: str = '{:.4f}') -> str:
+        return pattern.format(d[key]) if key in d else ''
 
     for batch in loader:
         if step >= args.steps:
@@ -392,25 +609,41 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             r=f'{tr["recall"]:.2f}', lr=f'{lr:.1e}', refresh=False)
             bar.update(1)
         if step % args.val_every == 0 or step == args.steps:
-            val = evaluate(model, val_pairs)
+            val = evaluate(model, val_pairs) if val_pairs else {}
+            real = evaluate_real(model, real_val, seqs) if real_val else {}
             tr = prf(counts)
             writer.writerow({
                 'step': step, 'elapsed_s': f'{time.time() - t_start:.0f}', 'lr': f'{lr:.3e}',
                 'strength': f'{stream.strength(step):.2f}',
                 'train_loss': f'{np.mean(run_loss):.4f}',
                 'train_precision': f'{tr["precision"]:.4f}', 'train_recall': f'{tr["recall"]:.4f}',
-                'val_loss': f'{val["loss"]:.4f}', 'val_precision': f'{val["precision"]:.4f}',
-                'val_recall': f'{val["recall"]:.4f}', 'val_f1': f'{val["f1"]:.4f}',
-                'nn_precision': f'{nn["precision"]:.4f}', 'nn_recall': f'{nn["recall"]:.4f}'})
+                'val_loss': fmt(val, 'loss'), 'val_precision': fmt(val, 'precision'),
+                'val_recall': fmt(val, 'recall'), 'val_f1': fmt(val, 'f1'),
+                'nn_precision': fmt(nn, 'precision'), 'nn_recall': fmt(nn, 'recall'),
+                'real_loss': fmt(real, 'loss'), 'real_precision': fmt(real, 'precision'),
+                'real_recall': fmt(real, 'recall'), 'real_f1': fmt(real, 'f1'),
+                'real_auc20': fmt(real, 'auc@20', '{:.2f}'),
+                'real_rot_auc20': fmt(real, 'rot_auc@20', '{:.2f}'),
+                'real_matches': fmt(real, 'matches', '{:.1f}'),
+                'nn_real_precision': fmt(nn_real, 'precision'),
+                'nn_real_recall': fmt(nn_real, 'recall'),
+                'nn_real_auc20': fmt(nn_real, 'auc@20', '{:.2f}')})
             log_file.flush()
             run_loss, counts = [], {'predicted': 0, 'correct': 0, 'gt': 0}
-            msg = (f'step {step}: val loss {val["loss"]:.3f} precision {val["precision"]:.3f} '
-                   f'recall {val["recall"]:.3f}')
+            msg = f'step {step}:'
+            if val:
+                msg += (f' homographic loss {val["loss"]:.3f} P {val["precision"]:.3f} '
+                        f'R {val["recall"]:.3f};')
+            if real:
+                msg += (f' real loss {real["loss"]:.3f} P {real["precision"]:.3f} '
+                        f'R {real["recall"]:.3f} AUC@20 {real["auc@20"]:.1f}')
             (bar.write if bar is not None else print)(msg)
-            if val['f1'] > best_f1:
-                best_f1 = val['f1']
-                save(out / 'best.pt', val)
-            save(ckpt_path, val)
+            # Model selection on real motion when there is any: it is what users run.
+            score = real['f1'] if real else val['f1']
+            if score > best_f1:
+                best_f1 = score
+                save(out / 'best.pt', {**val, **{f'real_{k}': v for k, v in real.items()}})
+            save(ckpt_path, {**val, **{f'real_{k}': v for k, v in real.items()}})
             plot_curve(log_path, out / 'curve.png')
     save(ckpt_path)
     log_file.close()

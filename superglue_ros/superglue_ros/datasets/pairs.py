@@ -27,6 +27,7 @@ class PairConfig:
     width: int = 640
     height: int = 480
     num_keypoints: int = 512  # fixed per image; short sets are padded with dustbin points
+    distribution: str = 'grid'  # ORB keypoint distribution (features.OrbExtractor)
     match_radius: float = 3.0  # reprojection error [px] below which mutual NNs match
     unmatched_radius: float = 5.0  # no keypoint within this [px] -> dustbin; between: ignored
     warp: WarpConfig = field(default_factory=WarpConfig)
@@ -118,7 +119,13 @@ def pad_features(f: Features, n: int, rng: np.random.Generator
     scores = np.concatenate([f.scores, np.full(extra, low * 0.5, np.float32)])
     desc = np.concatenate([f.descriptors, rng.integers(0, 256, (extra, f.descriptors.shape[1]),
                                                        dtype=np.uint8)])
-    return Features(kpts, scores, desc, f.descriptor_type, f.image_size), valid
+    # ORB geometry of the padding: random orientation, a random pyramid level's size.
+    angle = np.concatenate([f.angle if len(f.angle) == k else np.full(k, -1.0, np.float32),
+                            rng.uniform(0, 360, extra).astype(np.float32)])
+    size = np.concatenate([f.size if len(f.size) == k else np.full(k, 31.0, np.float32),
+                           (31.0 * 1.2 ** rng.integers(0, 8, extra)).astype(np.float32)])
+    return Features(kpts, scores, desc, f.descriptor_type, f.image_size, size, angle,
+                    np.zeros(n, np.int32)), valid
 
 
 class PairGenerator:
@@ -130,7 +137,7 @@ class PairGenerator:
             raise ValueError('no training images given')
         self.images = list(images)
         self.conf = conf
-        self.extractor = OrbExtractor(conf.num_keypoints)
+        self.extractor = OrbExtractor(conf.num_keypoints, distribution=conf.distribution)
         self._cache: Dict[int, np.ndarray] = {}
         self._cache_images = cache_images
 
@@ -161,6 +168,7 @@ class PairGenerator:
             'keypoints0': f0.keypoints, 'keypoints1': f1.keypoints,
             'scores0': f0.scores, 'scores1': f1.scores,
             'orb0': f0.descriptors, 'orb1': f1.descriptors,
+            'angles0': f0.angle, 'angles1': f1.angle, 'sizes0': f0.size, 'sizes1': f1.size,
             'valid0': valid0, 'valid1': valid1,
             'homography': hom, 'image_index': np.int64(idx),
             'image_size': np.array([c.width, c.height], np.float32),

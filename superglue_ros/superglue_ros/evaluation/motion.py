@@ -1,0 +1,181 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Matching on real camera motion: relative pose, epipolar and depth-verified accuracy.
+
+Pairs come from TUM-format RGB-D folders (``datasets.rgbd``). Per matcher: relative-pose AUC
+(essential matrix on undistorted points, error = max of rotation and translation-direction
+errors), rotation-error AUC (rotation-dominant motion leaves the translation direction
+ill-posed), precision against the ground-truth epipolar geometry, and precision / recall
+against the depth ground truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .baselines import MatchFn, timed
+from ..classical import nn_mutual
+from ..datasets.rgbd import (Camera, depth_ground_truth, IGNORE, refine_relative_pose,
+                             reproject, TumSequence, UNKNOWN, VISIBLE)
+from ..features import Features
+from ..geometry import epipolar_error, error_auc, estimate_pose, relative_pose_error
+
+EPIPOLAR_THRESHOLD = 5e-4  # symmetric epipolar distance in normalised coordinates
+AUC_THRESHOLDS = (5, 10, 20)
+
+
+@dataclass
+class MotionPair:
+    """Two frames of a sequence with their features and ground truth."""
+
+    name: str
+    features0: Features
+    features1: Features
+    camera: Camera
+    t_1_0: np.ndarray  # motion-capture relative pose (pose errors are measured against it)
+    gt_matches0: np.ndarray  # depth ground truth on the refined pose (-1 dustbin, -2 ignore)
+    gap: float
+
+
+def covisibility(seq: TumSequence, i: int, j: int, step: int = 32) -> float:
+    """Share of frame i's pixels with depth that are visible in frame j (a grid sample).
+
+    A detector-independent overlap measure (ScanNet-style pair selection), so every matcher
+    and front-end is evaluated on the same pairs.
+    """
+    h, w = seq.camera.height, seq.camera.width
+    xs, ys = np.meshgrid(np.arange(step // 2, w, step), np.arange(step // 2, h, step))
+    grid = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    _, status = reproject(grid, seq.depth(i), seq.depth(j), seq.camera, seq.relative_pose(i, j))
+    known = status != UNKNOWN  # no depth in frame i, or nothing to compare in frame j
+    return float((status == VISIBLE).sum() / max(known.sum(), 1))
+
+
+def select_pairs(seq: TumSequence, frames: np.ndarray, gaps: Sequence[float],
+                 stride: int = 1, tolerance: float = 0.04, min_covisibility: float = 0.0
+                 ) -> List[Tuple[int, int, float]]:
+    """Build (i, j, gap) for every ``stride``-th frame i and each gap; j is nearest t_i + gap.
+
+    Both frames must be in ``frames`` (a split) and have depth; j is within ``tolerance`` s of
+    the requested gap; with ``min_covisibility`` > 0 pairs that overlap less are skipped.
+    """
+    frames = np.asarray(frames)
+    allowed = set(int(f) for f in frames if seq.frames[int(f)].depth is not None)
+    out = []
+    for i in frames[::max(1, stride)]:
+        i = int(i)
+        if i not in allowed:
+            continue
+        for gap in gaps:
+            j = int(np.abs(seq.stamps - (seq.stamps[i] + gap)).argmin())
+            if j in allowed and j != i and abs(seq.stamps[j] - seq.stamps[i] - gap) <= tolerance:
+                if min_covisibility <= 0 or covisibility(seq, i, j) >= min_covisibility:
+                    out.append((i, j, float(gap)))
+    return out
+
+
+def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extractor,
+               min_matches: int = 0, refine: bool = True) -> List[MotionPair]:
+    """Detect features and build depth ground truth (``min_matches``: drop pairs with fewer)."""
+    cache: Dict[int, Features] = {}
+
+    def features(i: int) -> Features:
+        if i not in cache:
+            cache[i] = extractor(seq.image(i))
+        return cache[i]
+
+    out = []
+    for i, j, gap in pairs:
+        f0, f1 = features(i), features(j)
+        t_1_0 = seq.relative_pose(i, j)
+        d0, d1 = seq.depth(i), seq.depth(j)
+        t_gt = t_1_0
+        if refine:
+            a, b, _ = nn_mutual(f0, f1)
+            t_gt, _ = refine_relative_pose(f0.keypoints[a], f1.keypoints[b], d0, seq.camera,
+                                           t_1_0)
+        gt = depth_ground_truth(f0.keypoints, f1.keypoints, d0, d1, seq.camera, t_gt)
+        if min_matches and int((gt['gt_matches0'] >= 0).sum()) < min_matches:
+            continue
+        out.append(MotionPair(f'{seq.frames[i].rgb.name} {seq.frames[j].rgb.name}', f0, f1,
+                              seq.camera, t_1_0, gt['gt_matches0'], gap))
+    return out
+
+
+def undistorted_pixels(camera: Camera, points: np.ndarray) -> np.ndarray:
+    """Distorted pixels [N x 2] -> undistorted pixels of the same pinhole camera."""
+    if len(points) == 0:
+        return np.zeros((0, 2))
+    return cv2.undistortPoints(np.asarray(points, np.float64).reshape(-1, 1, 2), camera.k,
+                               camera.d, P=camera.k).reshape(-1, 2)
+
+
+def pair_metrics(pair: MotionPair, index0: np.ndarray, index1: np.ndarray,
+                 ransac_px: float = 1.0) -> Dict[str, float]:
+    """Pose errors and match accuracy of one matcher's output on one pair."""
+    k = pair.camera.k
+    p0 = undistorted_pixels(pair.camera, pair.features0.keypoints[index0])
+    p1 = undistorted_pixels(pair.camera, pair.features1.keypoints[index1])
+    n = len(index0)
+    est = estimate_pose(p0, p1, k, k, ransac_px) if n >= 5 else None
+    if est is None:
+        err_r = err_t = float('inf')
+    else:
+        err_r, err_t = relative_pose_error(pair.t_1_0, est[0], est[1])
+    epi = epipolar_error(p0, p1, pair.t_1_0, k, k) < EPIPOLAR_THRESHOLD if n else \
+        np.zeros(0, bool)
+    gt = pair.gt_matches0
+    labelled = gt[index0] != IGNORE if n else np.zeros(0, bool)
+    correct = (gt[index0] == index1) if n else np.zeros(0, bool)
+    return {'rotation_error': err_r, 'pose_error': max(err_r, err_t), 'matches': n,
+            'epipolar_correct': int(epi.sum()), 'depth_labelled': int(labelled.sum()),
+            'depth_correct': int(correct.sum()), 'gt_matches': int((gt >= 0).sum())}
+
+
+def summarize(rows: Sequence[Dict[str, float]]) -> Dict[str, float]:
+    """Pool pairs: AUCs (in %), precision and recall over all matches."""
+    pose = np.array([r['pose_error'] for r in rows])
+    rot = np.array([r['rotation_error'] for r in rows])
+    auc = error_auc(pose, AUC_THRESHOLDS) if len(rows) else [0.0] * 3
+    rauc = error_auc(rot, AUC_THRESHOLDS) if len(rows) else [0.0] * 3
+    total = sum(r['matches'] for r in rows)
+    out = {f'auc@{t}': 100 * a for t, a in zip(AUC_THRESHOLDS, auc)}
+    out.update({f'rot_auc@{t}': 100 * a for t, a in zip(AUC_THRESHOLDS, rauc)})
+    out.update({
+        'epipolar_precision': 100 * sum(r['epipolar_correct'] for r in rows) / max(total, 1),
+        'depth_precision': 100 * sum(r['depth_correct'] for r in rows) /
+        max(sum(r['depth_labelled'] for r in rows), 1),
+        'depth_recall': 100 * sum(r['depth_correct'] for r in rows) /
+        max(sum(r['gt_matches'] for r in rows), 1),
+        'matches_per_pair': total / max(len(rows), 1),
+        'pairs': len(rows),
+    })
+    return out
+
+
+def evaluate(pairs: Sequence[MotionPair], matchers: Dict[str, MatchFn],
+             ransac_px: float = 1.0, gaps: Optional[Sequence[float]] = None
+             ) -> Dict[str, Dict]:
+    """Summary per matcher (and per frame gap), with per-pair rows."""
+    results = {}
+    for name, fn in matchers.items():
+        rows, times = [], []
+        for p in pairs:
+            (i0, i1, _), dt = timed(fn, p.features0, p.features1)
+            times.append(dt)
+            r = pair_metrics(p, np.asarray(i0, int), np.asarray(i1, int), ransac_px)
+            r.update(pair=p.name, gap=p.gap)
+            rows.append(r)
+        summary = summarize(rows)
+        summary['ms_per_pair'] = 1e3 * float(np.median(times)) if times else 0.0
+        by_gap = {}
+        for g in sorted({p.gap for p in pairs}) if gaps is None else gaps:
+            sub = [r for r in rows if abs(r['gap'] - g) < 1e-6]
+            if sub:
+                by_gap[f'{g:g}'] = summarize(sub)
+        results[name] = {**summary, 'by_gap': by_gap, 'per_pair': rows}
+    return results
