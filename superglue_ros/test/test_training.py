@@ -3,8 +3,10 @@
 """Training pipeline: ground truth from warps, loss, and a short run that learns."""
 
 import csv
+import json
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import FRAMES
@@ -95,3 +97,50 @@ def test_training_smoke_loss_decreases(tmp_path):
     from superglue_ros.weights import load_weights
     model, meta = load_weights(dest)
     assert meta['licence'] == 'Apache-2.0' and model.conf.descriptor_dim == 32
+
+
+def test_real_motion_training_with_geometry_and_warm_start(tmp_path):
+    from superglue_ros.datasets.synthetic_rgbd import write_sequence
+    from superglue_ros.models.superglue import SuperGlue
+    from superglue_ros.weights import load_weights, save_weights
+    torch.manual_seed(0)
+    small = {'descriptor_dim': 32, 'input_dim': 256, 'descriptor_type': 'orb',
+             'keypoint_encoder': [16, 32], 'gnn_layers': 1, 'num_heads': 4,
+             'sinkhorn_iterations': 10}
+    init = tmp_path / 'init.pth'
+    save_weights(init, SuperGlue(small))
+    seq = write_sequence(tmp_path / 'seq', frames=40)
+    out = tmp_path / 'run'
+    args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
+            '--steps', '6', '--batch-size', '2', '--num-keypoints', '96', '128',
+            '--val-every', '3', '--val-gaps', '0.2', '--val-stride', '4', '--workers', '0',
+            '--split-block', '1.0', '--split-guard', '0.2',
+            '--init', str(init), '--model', json.dumps({**small, 'keypoint_geometry': True})]
+    assert train_main(args) == 0
+    rows = list(csv.DictReader(open(out / 'log.csv')))
+    assert len(rows) == 2 and rows[0]['real_f1'] and rows[0]['nn_real_precision']
+    assert not rows[0]['val_f1']  # no homographic validation images were given
+    cfg = json.loads((out / 'config.json').read_text())
+    train_names, val_names = cfg['rgbd_train_frames'][0], cfg['rgbd_val_frames'][0]
+    assert train_names and val_names and not set(train_names) & set(val_names)
+    dest = tmp_path / 'geo.pth'
+    assert train_main(['--out', str(out), '--export', str(dest)]) == 0
+    model, _ = load_weights(dest)
+    assert model.conf.keypoint_geometry is True
+
+
+def test_a_malicious_checkpoint_is_refused_without_running_code(tmp_path):
+    import os
+    marker = tmp_path / 'pwned'
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}',))
+
+    out = tmp_path / 'run'
+    out.mkdir()
+    torch.save({'model': Payload()}, out / 'checkpoint.pt')
+    from superglue_ros.training.train import load_checkpoint
+    with pytest.raises(Exception):
+        load_checkpoint(out / 'checkpoint.pt')
+    assert not marker.exists()

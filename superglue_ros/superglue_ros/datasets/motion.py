@@ -74,7 +74,7 @@ class MotionPairGenerator:
         t = seq.stamps[frames]
         gap = np.abs(t[:, None] - t[None])
         i, j = np.nonzero((gap >= self.conf.min_gap - 1e-3) & (gap <= self.conf.max_gap))
-        ok = np.array([seq.frames[k].depth is not None for k in frames])
+        ok = np.array([seq.frames[k].depth is not None for k in frames], bool)
         keep = ok[i] & ok[j]
         return np.stack([frames[i[keep]], frames[j[keep]]], 1)
 
@@ -145,4 +145,8 @@ class MotionPairGenerator:
             'image_size': np.array([w, h], np.float32),
             'pair': np.array([s, i, j], np.int64),
             'gt_matches0': gt['gt_matches0'], 'gt_matches1': gt['gt_matches1'],
+            # In the original (unaugmented) frames, for evaluation.
+            'original_keypoints0': k0, 'original_keypoints1': k1,
+            'projections0': gt['projections0'], 'projections1': gt['projections1'],
+            'status0': gt['status0'],
         }

@@ -84,9 +84,10 @@ def load_rotated(path: Path, rot: int, k: np.ndarray) -> Tuple[np.ndarray, np.nd
 
 
 def evaluate(pairs: Sequence[PosePair], image_dir: Path, matchers: Dict[str, MatchFn],
-             num_keypoints: int = 1024, ransac_px: float = 1.0) -> Dict[str, Dict]:
+             num_keypoints: int = 1024, ransac_px: float = 1.0, distribution: str = 'grid'
+             ) -> Dict[str, Dict]:
     """AUC@5/10/20 deg, precision, matching score, matches and ms per pair, per matcher."""
-    extractor = OrbExtractor(num_keypoints)
+    extractor = OrbExtractor(num_keypoints, distribution=distribution)
     prepared = []
     for p in pairs:
         img0, k0 = load_rotated(Path(image_dir) / p.name0, p.rot0, p.k0)

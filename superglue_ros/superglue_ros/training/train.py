@@ -31,7 +31,7 @@ from ..datasets.motion import MotionPairConfig, MotionPairGenerator
 from ..datasets.pairs import IGNORE, list_images, PairConfig, PairGenerator
 from ..datasets.rgbd import load_camera, split_by_time, TumSequence
 from ..descriptors import adapt_scores, orb_to_float
-from ..evaluation.motion import select_pairs, summarize
+from ..evaluation.motion import match_accuracy, select_pairs, summarize, undistorted_pixels
 from ..features import Features
 from ..geometry import estimate_pose, relative_pose_error
 from ..models.superglue import SuperGlue
@@ -253,7 +253,6 @@ def make_real_validation(seqs: Sequence[TumSequence], frames: Sequence[np.ndarra
 def real_pair_metrics(sample: Dict[str, np.ndarray], matches0: np.ndarray,
                       seqs: Sequence[TumSequence]) -> Dict[str, float]:
     """Pose error of predicted matches (padding excluded) against the mocap pose."""
-    from ..evaluation.motion import undistorted_pixels
     s, i, j = (int(v) for v in sample['pair'])
     seq = seqs[s]
     m0 = np.where(sample['valid0'], matches0, -1)
@@ -262,18 +261,19 @@ def real_pair_metrics(sample: Dict[str, np.ndarray], matches0: np.ndarray,
     keep = sample['valid1'][i1]
     i0, i1 = i0[keep], i1[keep]
     k = seq.camera.k
-    p0 = undistorted_pixels(seq.camera, sample['keypoints0'][i0])
-    p1 = undistorted_pixels(seq.camera, sample['keypoints1'][i1])
+    p0 = undistorted_pixels(seq.camera, sample['original_keypoints0'][i0])
+    p1 = undistorted_pixels(seq.camera, sample['original_keypoints1'][i1])
     est = estimate_pose(p0, p1, k, k, 1.0) if len(i0) >= 5 else None
     t = seq.relative_pose(i, j)
     if est is None:
         err_r = err_t = float('inf')
     else:
         err_r, err_t = relative_pose_error(t, est[0], est[1])
-    gt = sample['gt_matches0']
+    acc = match_accuracy(i0, i1, sample['original_keypoints0'], sample['original_keypoints1'],
+                         sample['projections0'], sample['projections1'], sample['status0'],
+                         sample['gt_matches0'])
     return {'rotation_error': err_r, 'pose_error': max(err_r, err_t), 'matches': len(i0),
-            'epipolar_correct': 0, 'depth_labelled': int((gt[i0] != IGNORE).sum()),
-            'depth_correct': int((gt[i0] == i1).sum()), 'gt_matches': int((gt >= 0).sum())}
+            'epipolar_correct': 0, **acc}
 
 
 @torch.no_grad()
@@ -384,6 +384,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='intrinsics of the --rgbd folders: fr1|fr2|fr3 or a YAML file')
     p.add_argument('--real-fraction', type=float, default=0.5,
                    help='share of batches made of real-motion pairs (with --rgbd)')
+    p.add_argument('--split-block', type=float, default=4.0,
+                   help='[s] time blocks of the train/validation split (every 3rd: validation)')
+    p.add_argument('--split-guard', type=float, default=1.0,
+                   help='[s] no training frame this close to a validation frame')
     p.add_argument('--min-gap', type=float, default=0.1, help='[s] real pairs: smallest gap')
     p.add_argument('--max-gap', type=float, default=1.5, help='[s] real pairs: largest gap')
     p.add_argument('--val-gaps', type=float, nargs='+', default=[0.1, 0.3, 0.5, 1.0],
@@ -497,12 +501,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         camera = load_camera(args.camera)
         for folder in args.rgbd:
             seq = TumSequence(folder, camera)
-            tr, va = split_by_time(seq.stamps)
+            tr, va = split_by_time(seq.stamps, args.split_block, guard=args.split_guard)
             seqs.append(seq)
             train_frames.append(tr)
             val_frames.append(va)
             print(f'{folder}: {len(tr)} training and {len(va)} validation frames '
-                  f'(time blocks, 1 s guard)')
+                  f'({args.split_block:g} s time blocks, {args.split_guard:g} s guard)')
+            if len(tr) < 2:
+                print(f'superglue-train: {folder} leaves no training frames with this split',
+                      file=sys.stderr)
+                return 2
     model_conf = {**SHIPPED_MODEL, **(json.loads(args.model) if args.model else {})}
     torch.manual_seed(args.seed)
     model = SuperGlue(model_conf)
@@ -538,7 +546,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.val_strength) if val_images else []
     nn = prf(nn_mutual_counts(val_pairs)) if val_pairs else {}
     real_val = make_real_validation(seqs, val_frames, motion_conf, args.val_gaps,
-                                    args.val_stride) if seqs else []
+                                    args.val_stride) if any(len(v) for v in val_frames) else []
     nn_real = nn_mutual_real(real_val, seqs) if real_val else {}
     if nn:
         print(f'homographic validation, ORB NN+mutual: precision {nn["precision"]:.3f} '
