@@ -12,7 +12,6 @@ import numpy as np
 
 from .engine import MatchingEngine, read_image
 from .features import Features, make_extractor
-from .weights import default_weights_path, WeightsError
 
 ImageLike = Union[str, Path, np.ndarray]
 
@@ -44,27 +43,24 @@ class ImageMatcher:
 
     weights: file path (default: the shipped ORB weights); features: 'orb' or 'sift' (must
     match the weights); device: auto | cpu | cuda[:N] (CUDA absent -> CPU with a warning).
+    Raises weights.WeightsError when the weights file is missing or unreadable.
     """
 
     def __init__(self, weights: Optional[Union[str, Path]] = None, features: str = 'orb',
                  max_keypoints: int = 1024, device: str = 'auto', fp16: bool = False,
                  match_threshold: Optional[float] = None,
                  sinkhorn_iterations: Optional[int] = None):
-        path = Path(weights) if weights else default_weights_path()
-        if not path.is_file():
-            hint = ('' if weights else ' (the shipped default weights are missing: train them '
-                    'with superglue-train or pass weights=PATH)')
-            raise WeightsError(f'weights file not found: {path}{hint}')
         overrides = {}
         if match_threshold is not None:
             overrides['match_threshold'] = float(match_threshold)
         if sinkhorn_iterations is not None:
             overrides['sinkhorn_iterations'] = int(sinkhorn_iterations)
-        self.engine = MatchingEngine.from_weights(path, device=device, fp16=fp16, **overrides)
+        self.engine = MatchingEngine.from_weights(weights, device=device, fp16=fp16,
+                                                  **overrides)
         expected = self.engine.descriptor_type
         if features != expected:
-            raise ValueError(f'features={features!r} but the weights in {path} expect '
-                             f'{expected!r} descriptors')
+            raise ValueError(f'features={features!r} but the weights in '
+                             f'{self.engine.metadata["path"]} expect {expected!r} descriptors')
         self.extractor = make_extractor(features, max_keypoints)
 
     def extract(self, image: ImageLike) -> Features:

@@ -3,20 +3,26 @@
 """Loading and saving matcher weights: only from explicit file paths, never from a network.
 
 Two file layouts load:
-- ours: ``{'format': 'superglue_ros', 'config': {...}, 'state_dict': {...}, 'metadata': {...}}``
-  (written by the training pipeline; config says the descriptor type and dimensions);
+- ours: ``{'format': 'superglue_ros', 'model': 'superglue', 'config': {...},
+  'state_dict': {...}, 'metadata': {...}}`` (written by ``save_weights``; ``model`` is the
+  registry name, see ``models.get_model``; files written before it existed have none and are
+  SuperGlue);
 - the official SuperGlue files (superglue_indoor.pth / superglue_outdoor.pth): a bare state
-  dict, loaded unchanged with strict=True as a SuperPoint-descriptor model.
+  dict, loaded unchanged with strict=True as a SuperPoint-descriptor SuperGlue.
+
+Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only, so a
+file from elsewhere cannot run code when it is loaded.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
+from torch import nn
 
-from .models.superglue import SuperGlue
+from .models import DEFAULT_MODEL, model_entry, model_name
 
 FORMAT = 'superglue_ros'
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent / 'weights'
@@ -32,8 +38,18 @@ def default_weights_path() -> Path:
     return PACKAGE_WEIGHTS / DEFAULT_WEIGHTS_NAME
 
 
+def weights_path(path: Union[str, Path, None] = None) -> Path:
+    """Return ``path`` as a Path (None/empty: the shipped weights); WeightsError if missing."""
+    resolved = Path(path).expanduser() if path else default_weights_path()
+    if not resolved.is_file():
+        hint = '' if path else (' (the shipped weights are missing from this installation: '
+                                'train them with superglue-train or give a weights file)')
+        raise WeightsError(f'weights file not found: {resolved}{hint}')
+    return resolved
+
+
 def infer_official_config(state_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
-    """Model config of a bare official-style state dict, read off its shapes."""
+    """Model config of a bare official-style SuperGlue state dict, read off its shapes."""
     try:
         dim = int(state_dict['final_proj.weight'].shape[0])
     except KeyError as exc:
@@ -47,51 +63,56 @@ def infer_official_config(state_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]
             'gnn_layers': len(layer_ids) // 2}
 
 
-def load_weights(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None,
-                 device: Union[str, torch.device] = 'cpu') -> Tuple[SuperGlue, Dict[str, Any]]:
-    """Build a SuperGlue from a weights file; returns (model in eval mode, metadata).
+def _unpack(blob: Any, path: Path) -> Tuple[str, Dict[str, Any], Dict, Dict[str, Any]]:
+    """(model name, config, state dict, metadata) of a loaded file of either layout."""
+    if isinstance(blob, dict) and blob.get('format') == FORMAT:
+        return (str(blob.get('model', DEFAULT_MODEL)), dict(blob['config']), blob['state_dict'],
+                dict(blob.get('metadata', {})))
+    if isinstance(blob, dict) and all(isinstance(v, torch.Tensor) for v in blob.values()):
+        return (DEFAULT_MODEL, infer_official_config(blob), blob,
+                {'source': 'official-format state dict'})
+    raise WeightsError(f'{path} is neither a superglue_ros weights file nor a SuperGlue '
+                       f'state dict')
 
-    ``overrides`` changes run-time keys (match_threshold, sinkhorn_iterations, ...); keys that
-    define the architecture cannot be overridden.
+
+def load_weights(path: Union[str, Path, None] = None,
+                 overrides: Optional[Mapping[str, Any]] = None
+                 ) -> Tuple[nn.Module, Dict[str, Any]]:
+    """Build the model a weights file holds; returns (model in eval mode on the CPU, metadata).
+
+    ``path`` None = the shipped weights. ``overrides`` changes run-time keys
+    (match_threshold, sinkhorn_iterations, ...); keys that define the architecture cannot be
+    overridden. The metadata gains ``path`` and ``model`` (the registry name).
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise WeightsError(f'weights file not found: {path}')
+    path = weights_path(path)
     try:
         blob = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise WeightsError(f'cannot read weights file {path}: {exc}') from exc
-    if isinstance(blob, dict) and blob.get('format') == FORMAT:
-        config, state_dict = dict(blob['config']), blob['state_dict']
-        metadata = dict(blob.get('metadata', {}))
-    elif isinstance(blob, dict) and all(isinstance(v, torch.Tensor) for v in blob.values()):
-        state_dict, metadata = blob, {'source': 'official-format state dict'}
-        config = infer_official_config(state_dict)
-    else:
-        raise WeightsError(f'{path} is neither a superglue_ros weights file nor a SuperGlue '
-                           f'state dict')
-    structural = {'descriptor_dim', 'input_dim', 'descriptor_type', 'keypoint_encoder',
-                  'gnn_layers', 'num_heads', 'keypoint_geometry'}
+    name, config, state_dict, metadata = _unpack(blob, path)
+    try:
+        entry = model_entry(name)
+    except ValueError as exc:
+        raise WeightsError(f'weights file {path}: {exc}') from exc
     for key, value in (overrides or {}).items():
-        stored = config.get(key, SuperGlue.default_conf.get(key))
-        if key in structural and stored is not None and stored != value:
+        stored = config.get(key, entry.cls.default_conf.get(key))
+        if key in entry.structural and stored is not None and stored != value:
             raise WeightsError(f'{key}={value!r} conflicts with the weights in {path} '
                                f'({key}={stored!r})')
         config[key] = value
-    model = SuperGlue(config)
+    model = entry.cls(config)
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
         raise WeightsError(f'weights in {path} do not fit the model: {exc}') from exc
-    metadata['path'] = str(path)
-    return model.eval().to(device), metadata
+    metadata.update(path=str(path), model=name)
+    return model.eval(), metadata
 
 
-def save_weights(path: Union[str, Path], model: SuperGlue,
+def save_weights(path: Union[str, Path], model: nn.Module,
                  metadata: Optional[Dict[str, Any]] = None) -> None:
-    """Write our weights layout (state dict + config + metadata)."""
-    config = dict(vars(model.conf))
-    blob = {'format': FORMAT, 'config': config,
+    """Write our weights layout (model name + config + state dict + metadata)."""
+    blob = {'format': FORMAT, 'model': model_name(model), 'config': dict(vars(model.conf)),
             'state_dict': {k: v.detach().cpu() for k, v in model.state_dict().items()},
             'metadata': metadata or {}}
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,18 @@
 # Copyright 2026 The superglue_ros authors
 # SPDX-License-Identifier: Apache-2.0
-"""Weights files: our layout, errors that name the path, no silent architecture overrides."""
+"""Weights files: our layout, the model registry, errors that name the path, safe loading."""
+
+import os
+import shlex
 
 import pytest
 import torch
 
-from conftest import TINY_CONF
+from conftest import shipped_weights_or_skip, TINY_CONF
 from superglue_ros.engine import MatchingEngine, resolve_device
-from superglue_ros.weights import load_weights, WeightsError
+from superglue_ros.models import available_models, get_model, model_name, register_model
+from superglue_ros.models.superglue import SuperGlue
+from superglue_ros.weights import FORMAT, load_weights, save_weights, WeightsError
 
 
 def test_roundtrip_our_format(tiny_weights, tiny_model):
@@ -49,3 +54,75 @@ def test_cuda_request_falls_back_to_cpu_with_warning(tiny_weights):
     assert resolve_device('auto')[0].type == 'cpu'
     with pytest.raises(ValueError, match='device must be'):
         resolve_device('tpu')
+
+
+def test_registry_builds_models_by_name():
+    assert 'superglue' in available_models()
+    model = get_model('superglue', TINY_CONF)
+    assert isinstance(model, SuperGlue) and model.conf.descriptor_dim == 32
+    assert model_name(model) == 'superglue'
+    with pytest.raises(ValueError, match="unknown model 'lightglue'.*superglue"):
+        get_model('lightglue')
+    with pytest.raises(ValueError, match='not a registered model'):
+        model_name(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match='already registered'):
+        register_model('superglue', torch.nn.Linear)
+
+
+def test_weights_record_the_model_type_and_load_through_the_registry(tiny_weights):
+    blob = torch.load(tiny_weights, weights_only=True)
+    assert blob['model'] == 'superglue' and blob['config']['descriptor_dim'] == 32
+    model, meta = load_weights(tiny_weights)
+    assert isinstance(model, SuperGlue) and meta['model'] == 'superglue'
+
+
+def test_files_without_a_model_type_are_superglue(tmp_path, tiny_model):
+    legacy = tmp_path / 'legacy.pth'  # the layout before the registry: no 'model' key
+    torch.save({'format': FORMAT, 'config': dict(vars(tiny_model.conf)),
+                'state_dict': tiny_model.state_dict(), 'metadata': {}}, legacy)
+    model, meta = load_weights(legacy)
+    assert isinstance(model, SuperGlue) and meta['model'] == 'superglue'
+    bare = tmp_path / 'official_layout.pth'  # a bare state dict, as the official files
+    torch.save(SuperGlue({'descriptor_dim': 64, 'keypoint_encoder': [16, 32],
+                          'gnn_layers': 1}).state_dict(), bare)
+    model, meta = load_weights(bare)
+    assert model.conf.descriptor_type == 'superpoint' and meta['model'] == 'superglue'
+    unknown = tmp_path / 'unknown.pth'
+    save_weights(unknown, tiny_model)
+    blob = torch.load(unknown, weights_only=True)
+    torch.save({**blob, 'model': 'lightglue'}, unknown)
+    with pytest.raises(WeightsError, match="unknown.pth: unknown model 'lightglue'"):
+        load_weights(unknown)
+
+
+def test_shipped_weights_load_as_superglue():
+    path = shipped_weights_or_skip()
+    model, meta = load_weights()  # None = the shipped file
+    assert isinstance(model, SuperGlue) and meta['model'] == 'superglue'
+    assert meta['path'] == str(path)
+
+
+class _RunsCode:
+    """Unpickles into a shell command: what a malicious weights file would hold."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {shlex.quote(str(self.marker))}',)
+
+
+def test_a_malicious_pickle_is_refused_and_does_not_run(tmp_path, tiny_model):
+    marker = tmp_path / 'code_ran'
+    path = tmp_path / 'malicious.pth'
+    torch.save({'format': FORMAT, 'model': 'superglue', 'config': dict(vars(tiny_model.conf)),
+                'state_dict': tiny_model.state_dict(), 'metadata': {'x': _RunsCode(marker)}},
+               path)
+    with pytest.raises(WeightsError, match='cannot read weights file .*malicious.pth'):
+        load_weights(path)
+    with pytest.raises(WeightsError):
+        MatchingEngine.from_weights(path, device='cpu')
+    assert not marker.exists(), 'loading the weights file ran code'
+    # Control: the file is really malicious; full unpickling does run its payload.
+    torch.load(path, weights_only=False)
+    assert marker.exists()

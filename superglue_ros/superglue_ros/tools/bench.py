@@ -170,14 +170,15 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
     import cv2
     from ..engine import MatchingEngine
     from ..models.reference import reference_forward
-    from ..models.superglue import SuperGlue
-    from ..weights import default_weights_path
+    from ..weights import weights_path, WeightsError
     rows = []
-    torch.manual_seed(0)
-    paper = SuperGlue({'sinkhorn_tolerance': 1e-5}).eval().to(device)
-    wpath = Path(weights) if weights else default_weights_path()
-    engine = MatchingEngine.from_weights(wpath, device=str(device), fp16=fp16) \
-        if wpath.is_file() else None
+    paper = paper_model(device)
+    try:
+        wpath = weights_path(weights)
+    except WeightsError:  # no weights file (e.g. none shipped in this checkout): paper rows
+        wpath = None
+    engine = MatchingEngine.from_weights(wpath, device=str(device), fp16=fp16) if wpath \
+        else None
     dtype = torch.float16 if fp16 else torch.float32
     tag = f'{device.type}-{"fp16" if fp16 else "fp32"}'
     for n in sizes:
@@ -218,9 +219,7 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
 def equivalence_and_speedup(n: int, device: torch.device, reps: int) -> Dict:
     """Optimised vs straightforward paper configuration at N keypoints, same weights."""
     from ..models.reference import reference_forward
-    from ..models.superglue import SuperGlue
-    torch.manual_seed(0)
-    model = SuperGlue({'sinkhorn_tolerance': 1e-5}).eval().to(device)
+    model = paper_model(device)
     data = random_pair(n, 256, device, seed=1)
     with torch.inference_mode():
         fast = model(data)
@@ -269,8 +268,8 @@ def equivalence_and_speedup(n: int, device: torch.device, reps: int) -> Dict:
 def malloc_probe(n: int, reps: int) -> Dict:
     """Paper config at N in fresh processes with default vs raised glibc malloc thresholds."""
     out = {}
-    code = ('import sys, json, torch; from superglue_ros.tools.bench import _malloc_worker; '
-            f'print(json.dumps(_malloc_worker({n}, {reps})))')
+    code = ('import json; from superglue_ros.tools.bench import malloc_worker; '
+            f'print(json.dumps(malloc_worker({n}, {reps})))')
     for label, extra in (('default', {}), ('raised_thresholds', MALLOC_ENV)):
         env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
         env.update(extra)
@@ -283,10 +282,16 @@ def malloc_probe(n: int, reps: int) -> Dict:
     return out
 
 
-def _malloc_worker(n: int, reps: int) -> Dict:
-    from ..models.superglue import SuperGlue
+def paper_model(device: torch.device = torch.device('cpu')) -> torch.nn.Module:
+    """Build the paper configuration (D=256, 9+9 layers), seeded random weights, eval mode."""
+    from ..models import get_model
     torch.manual_seed(0)
-    model = SuperGlue({'sinkhorn_tolerance': 1e-5}).eval()
+    return get_model('superglue', {'sinkhorn_tolerance': 1e-5}).eval().to(device)
+
+
+def malloc_worker(n: int, reps: int) -> Dict:
+    """Time the paper configuration at N keypoints in this process (run by malloc_probe)."""
+    model = paper_model()
     data = random_pair(n, 256, torch.device('cpu'))
     with torch.inference_mode():
         times = time_calls(lambda: model(data), torch.device('cpu'), reps)
