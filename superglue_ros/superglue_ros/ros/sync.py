@@ -15,7 +15,9 @@ and messages replaced by a later one with the same stamp (``replaced``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
+import math
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -27,10 +29,32 @@ except ImportError:  # pragma: no cover - depends on the installation
 HAVE_MESSAGE_FILTERS = message_filters is not None
 
 
+def time_ns(t: Any) -> int:
+    """builtin_interfaces/Time (anything with sec and nanosec) in integer nanoseconds."""
+    return int(t.sec) * 1_000_000_000 + int(t.nanosec)
+
+
 def stamp_ns(msg: Any) -> int:
     """header.stamp of a message in integer nanoseconds."""
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    return time_ns(msg.header.stamp)
+
+
+def to_time(seconds: float):
+    """Seconds -> builtin_interfaces/Time (rounded to the nanosecond)."""
+    from builtin_interfaces.msg import Time
+    sec = math.floor(seconds)
+    nanosec = int(round((seconds - sec) * 1e9))  # the fraction alone keeps the precision
+    sec, nanosec = sec + nanosec // 1_000_000_000, nanosec % 1_000_000_000
+    return Time(sec=int(sec), nanosec=nanosec)
+
+
+@dataclass(frozen=True)
+class SyncCounters:
+    """What a StampSynchronizer has seen, per input in topic order."""
+
+    received: Tuple[int, ...]  # messages that reached the synchronizer
+    dropped: Tuple[int, ...]  # messages thrown away without a partner
+    emitted: int  # complete sets passed to the callback
 
 
 class ApproximateTimeSync:
@@ -121,22 +145,21 @@ class StampSynchronizer:
         self.emitted = 0
         use_mf = HAVE_MESSAGE_FILTERS if use_message_filters is None else use_message_filters
         self.backend = 'message_filters' if use_mf else 'own'
-        self.subscriptions = []
         if use_mf:
             self._filters = []
             for k, (msg_type, topic) in enumerate(topics):
                 sub = message_filters.Subscriber(node, msg_type, topic, **subscription_kwargs)
                 sub.registerCallback(partial(self._count, k))
                 self._filters.append(sub)
-                self.subscriptions.append(sub.sub)
             self._sync = message_filters.ApproximateTimeSynchronizer(
                 self._filters, self.queue_size, slop)
             self._sync.registerCallback(self._emit)
         else:
             self._sync = ApproximateTimeSync(len(topics), self.queue_size, slop, self._emit)
             for k, (msg_type, topic) in enumerate(topics):
-                self.subscriptions.append(node.create_subscription(
-                    msg_type, topic, partial(self._add, k), **subscription_kwargs))
+                # The node keeps the subscription alive; nothing else needs it.
+                node.create_subscription(msg_type, topic, partial(self._add, k),
+                                         **subscription_kwargs)
 
     def _count(self, index: int, msg: Any) -> None:
         self.received[index] += 1
@@ -154,3 +177,7 @@ class StampSynchronizer:
         if isinstance(self._sync, ApproximateTimeSync):
             return self._sync.dropped()
         return [max(0, r - self.emitted - self.queue_size) for r in self.received]
+
+    def counters(self) -> SyncCounters:
+        """Received, dropped and emitted counts (a snapshot)."""
+        return SyncCounters(tuple(self.received), tuple(self.dropped()), self.emitted)

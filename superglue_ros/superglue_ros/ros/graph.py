@@ -1,0 +1,125 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""An in-process ROS 2 graph: its own rclpy context, the real nodes, an executor thread.
+
+The replay, the node benchmark and the node tests all run the nodes this way: an isolated
+``rclpy.Context`` (on its own DDS domain when asked), a multi-threaded executor spinning in a
+daemon thread, and the calling thread free to publish, wait and read the nodes' public state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Iterable, List, Optional
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+
+class GraphError(RuntimeError):
+    """The executor of a Graph stopped with an exception."""
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, period: float = 0.01,
+             check: Optional[Callable[[], None]] = None) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed.
+
+    ``check`` runs on every poll and may raise to stop waiting (e.g. ``Graph.check``).
+    """
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        if check is not None:
+            check()
+        time.sleep(period)
+    return bool(predicate())
+
+
+def reliable_qos(depth: int = 10) -> QoSProfile:
+    """Reliable QoS of the given history depth (what a recorder or a test wants)."""
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def reliable_input_overrides(topics: Iterable[str], depth: int) -> List[Parameter]:
+    """Build parameter overrides that make a node's subscriptions to ``topics`` reliable.
+
+    The nodes subscribe with the sensor-data profile (best effort) and accept QoS overrides;
+    a replay or a test that must lose nothing turns them reliable. ``topics`` are resolved
+    names (``/ns/image``).
+    """
+    params = []
+    for topic in topics:
+        prefix = f'qos_overrides.{topic}.subscription'
+        params += [Parameter(f'{prefix}.reliability', value='reliable'),
+                   Parameter(f'{prefix}.depth', value=int(depth))]
+    return params
+
+
+class Graph:
+    """An initialised context plus a multi-threaded executor spinning in a daemon thread.
+
+    Nodes are created with ``context=graph.context`` and handed to ``add``; ``close`` (or the
+    ``with`` block) shuts the executor down, destroys the nodes and the context.
+    """
+
+    def __init__(self, domain_id: Optional[int] = None, threads: int = 4,
+                 name: str = 'superglue_graph'):
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+        self.nodes: List[Any] = []
+        self._failure: List[BaseException] = []
+        self._thread = threading.Thread(target=self._spin, name=name, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception as exc:  # noqa: BLE001 - reported by check()
+            self._failure.append(exc)
+
+    def check(self) -> None:
+        """Raise GraphError when the executor has stopped with an exception."""
+        if self._failure:
+            raise GraphError(f'the ROS executor stopped: {self._failure[0]!r}')
+
+    def add(self, node):
+        """Spin ``node`` (created in this graph's context); returns it."""
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def create_node(self, name: str, **kwargs):
+        """Create a plain rclpy node in this graph (a driver or a recorder) and spin it."""
+        return self.add(rclpy.create_node(name, context=self.context, **kwargs))
+
+    def remove(self, node, settle: float = 0.2) -> None:
+        """Stop spinning ``node`` and destroy it."""
+        self.executor.remove_node(node)
+        self.nodes.remove(node)
+        time.sleep(settle)  # let callbacks already handed to executor threads finish
+        node.destroy_node()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float,
+                 period: float = 0.01) -> bool:
+        """Wait as ``wait_for`` does; raise GraphError if the executor stops meanwhile."""
+        return wait_for(predicate, timeout, period, check=self.check)
+
+    def close(self) -> None:
+        """Shut the executor down, destroy every node, shut the context down."""
+        self.executor.shutdown(timeout_sec=5.0)
+        for node in reversed(self.nodes):
+            node.destroy_node()
+        self.nodes.clear()
+        rclpy.try_shutdown(context=self.context)
+
+    def __enter__(self) -> 'Graph':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
