@@ -15,10 +15,11 @@ import warnings
 
 import numpy as np
 import torch
+from torch import nn
 
-from .descriptors import adapt_descriptors, adapt_scores, check_finite
+from .descriptors import adapt_descriptors, adapt_scores
 from .features import Features
-from .models.superglue import SuperGlue
+from .inputs import check_finite, DESCRIPTOR_MISMATCH, InputError
 from .weights import load_weights
 
 
@@ -72,9 +73,14 @@ class MatchResult:
 
 
 class MatchingEngine:
-    """SuperGlue on a device, with the descriptor adapter the weights expect."""
+    """A matcher model on a device, with the descriptor adapter its weights expect.
 
-    def __init__(self, model: SuperGlue, device: str = 'auto', fp16: bool = False,
+    The model comes from the registry (``from_weights`` -> ``weights.load_weights`` ->
+    ``models.get_model``); the engine reads its ``conf`` and calls it with the usual
+    SuperGlue/LightGlue keys.
+    """
+
+    def __init__(self, model: nn.Module, device: str = 'auto', fp16: bool = False,
                  max_keypoints: int = 0, metadata: Optional[Dict[str, Any]] = None):
         self.device, warning = resolve_device(device)
         if warning:
@@ -87,15 +93,21 @@ class MatchingEngine:
         self.metadata = dict(metadata or {})
 
     @classmethod
-    def from_weights(cls, path, device: str = 'auto', fp16: bool = False, max_keypoints: int = 0,
-                     **overrides) -> 'MatchingEngine':
-        """Load a weights file (ours or the official layout) onto ``device``."""
+    def from_weights(cls, path=None, device: str = 'auto', fp16: bool = False,
+                     max_keypoints: int = 0, **overrides) -> 'MatchingEngine':
+        """Load a weights file (ours or the official layout; None = shipped) onto ``device``."""
         model, metadata = load_weights(path, overrides or None)
         return cls(model, device, fp16, max_keypoints, metadata)
 
     @property
     def descriptor_type(self) -> str:
+        """Descriptor type the weights were trained for (orb | sift | superpoint | generic)."""
         return self.model.conf.descriptor_type
+
+    @property
+    def input_dim(self) -> int:
+        """Descriptor dimension the weights expect, as published (ORB: bits)."""
+        return int(self.model.conf.input_dim)
 
     @property
     def match_threshold(self) -> float:
@@ -107,8 +119,26 @@ class MatchingEngine:
             raise ValueError(f'match_threshold must be in [0, 1], got {value}')
         self.model.conf.match_threshold = float(value)
 
+    def check_descriptors(self, descriptor_type: str, dim: Optional[int] = None) -> None:
+        """Raise InputError(DESCRIPTOR_MISMATCH) unless such descriptors fit the weights.
+
+        ``dim`` is the descriptor dimension as published (ORB: bits); None skips that check.
+        """
+        if descriptor_type != self.descriptor_type:
+            raise InputError(DESCRIPTOR_MISMATCH,
+                             f'descriptor type {descriptor_type!r} does not match the loaded '
+                             f'weights, which expect {self.descriptor_type!r}')
+        if dim is not None and dim != self.input_dim:
+            unit = 'bits' if descriptor_type == 'orb' else 'values'
+            raise InputError(DESCRIPTOR_MISMATCH,
+                             f'descriptor_dim {dim} does not match the loaded weights, which '
+                             f'expect {self.input_dim} {unit}')
+
     def prepare(self, features: Features) -> PreparedFeatures:
-        """Validate, keep the strongest max_keypoints, adapt descriptors, move to the device."""
+        """Validate, keep the strongest max_keypoints, adapt descriptors, move to the device.
+
+        Raises InputError (non_finite, descriptor_mismatch) for features the weights cannot use.
+        """
         check_finite('keypoints', features.keypoints)
         check_finite('scores', features.scores)
         if features.descriptors.dtype != np.uint8:
@@ -116,24 +146,19 @@ class MatchingEngine:
         selected, index = features.top_k(self.max_keypoints)
         n = len(selected)
         if n:
-            desc = adapt_descriptors(selected.descriptors, features.descriptor_type)
-            self.model.check_descriptors(features.descriptor_type, desc.shape[1])
+            raw = np.asarray(selected.descriptors)
+            bits = 8 if raw.dtype == np.uint8 else 1
+            self.check_descriptors(features.descriptor_type,
+                                   raw.shape[1] * bits if raw.ndim == 2 else None)
+            try:
+                desc = adapt_descriptors(raw, features.descriptor_type)
+            except ValueError as exc:  # wrong dtype or shape for the adapter
+                raise InputError(DESCRIPTOR_MISMATCH, str(exc)) from exc
         else:
-            desc = np.zeros((0, self.model.conf.input_dim), np.float32)
-            self.model.check_descriptors(features.descriptor_type, self.model.conf.input_dim)
+            self.check_descriptors(features.descriptor_type)
+            desc = np.zeros((0, self.input_dim), np.float32)
         dev = self.device
-        angles = sizes = None
-        if self.model.conf.keypoint_geometry:
-            if len(selected.angle) != n or len(selected.size) != n:
-                raise ValueError(
-                    'these weights encode ORB keypoint orientation and scale, but the keypoints '
-                    'have no angle/size: publish them (Keypoints.angle, Keypoints.size) or use '
-                    'weights without keypoint_geometry')
-            check_finite('angle', selected.angle)
-            check_finite('size', selected.size)
-            angles = torch.from_numpy(np.ascontiguousarray(selected.angle, np.float32))
-            sizes = torch.from_numpy(np.ascontiguousarray(selected.size, np.float32))
-            angles, sizes = angles.to(dev)[None], sizes.to(dev)[None]
+        angles, sizes = self._geometry(selected)
         return PreparedFeatures(
             keypoints=torch.from_numpy(np.ascontiguousarray(selected.keypoints, np.float32))
             .to(dev)[None],
@@ -145,6 +170,24 @@ class MatchingEngine:
             index=index,
             features=features,
         )
+
+    def _geometry(self, selected: Features
+                  ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """ORB angles and sizes [1 x N] on the device when the model reads them, else None."""
+        if not getattr(self.model.conf, 'keypoint_geometry', False):
+            return None, None
+        n = len(selected)
+        if len(selected.angle) != n or len(selected.size) != n:
+            raise InputError(
+                DESCRIPTOR_MISMATCH,
+                'these weights encode ORB keypoint orientation and scale, but the keypoints '
+                'have no angle/size: publish them (Keypoints.angle, Keypoints.size) or use '
+                'weights without keypoint_geometry')
+        check_finite('angle', selected.angle)
+        check_finite('size', selected.size)
+        angles = torch.from_numpy(np.ascontiguousarray(selected.angle, np.float32))
+        sizes = torch.from_numpy(np.ascontiguousarray(selected.size, np.float32))
+        return angles.to(self.device)[None], sizes.to(self.device)[None]
 
     @torch.inference_mode()
     def match_prepared(self, p0: PreparedFeatures, p1: PreparedFeatures) -> MatchResult:

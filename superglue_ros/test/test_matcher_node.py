@@ -20,7 +20,7 @@ import yaml
 
 from ros_harness import (Collector, CONFIG, domain_id, Harness, make_weights, RELIABLE,
                          reliable_inputs, small_weights, TumFrames, wait_for)
-from superglue_ros.nodes.matcher_node import MatcherNode
+from superglue_ros.nodes.matcher_node import MatcherNode, PARAMETERS
 from superglue_ros.weights import default_weights_path, WeightsError
 
 DOMAIN = domain_id(12)
@@ -155,11 +155,34 @@ def test_config_file_parameters_and_runtime_threshold(harness, weights):
         d = node.describe_parameter('match_threshold')
         assert d.floating_point_range[0].to_value == 1.0 and not d.read_only
         ok = node.set_parameters([Parameter('match_threshold', value=0.45)])[0]
-        assert ok.successful and node._engine.match_threshold == pytest.approx(0.45)
+        assert ok.successful and node.engine.match_threshold == pytest.approx(0.45)
         bad = node.set_parameters([Parameter('match_threshold', value=1.5)])[0]
-        assert not bad.successful and node._engine.match_threshold == pytest.approx(0.45)
+        assert not bad.successful and node.engine.match_threshold == pytest.approx(0.45)
         ro = node.set_parameters([Parameter('weights', value='/tmp/other.pth')])[0]
         assert not ro.successful
+    finally:
+        node.destroy_node()
+
+
+def test_config_file_lists_every_parameter_with_its_default():
+    # The node's parameter table is the one place for defaults; the YAML repeats it for users.
+    params = yaml.safe_load(CONFIG.read_text())['superglue_matcher']['ros__parameters']
+    assert params == {p.name: p.default for p in PARAMETERS}
+
+
+def test_public_state_is_read_only(harness, weights):
+    node = MatcherNode(context=harness.context,
+                       parameter_overrides=[Parameter('weights', value=str(weights)),
+                                            Parameter('device', value='cpu')])
+    try:
+        assert node.engine.descriptor_type == 'orb' and node.engine.input_dim == 256
+        assert node.engine.metadata['model'] == 'superglue'
+        counters = node.sync_counters
+        assert counters.received == (0, 0) and counters.dropped == (0, 0)
+        assert counters.emitted == 0 and node.is_idle() and not node.debug_image_wanted
+        for name in ('engine', 'sync_counters', 'debug_image_wanted'):
+            with pytest.raises(AttributeError):
+                setattr(node, name, None)
     finally:
         node.destroy_node()
 
@@ -274,6 +297,8 @@ def test_bad_inputs_are_rejected_and_the_node_keeps_running(harness, weights, tu
     assert after.status == Correspondences.STATUS_OK and after.reference_keyframe_id == 299
     stats = node.stats()
     assert stats['sync_dropped_keypoints'] == 1
+    assert node.sync_counters.dropped == (0, 1)
+    assert node.sync_counters.received[1] == len(cases) + 4  # + first, good, unpaired, after
     assert stats['rejected'] == len(cases)
     for reason in ('length_mismatch', 'non_finite', 'descriptor_mismatch', 'no_keypoints',
                    'out_of_image', 'unsupported_encoding', 'bad_image', 'size_mismatch',
@@ -295,12 +320,12 @@ def test_bad_inputs_are_rejected_and_the_node_keeps_running(harness, weights, tu
 
 
 def _slow(node, seconds):
-    real = node._engine.match_prepared
+    real = node.engine.match_prepared
 
     def slow_match(p0, p1):
         time.sleep(seconds)
         return real(p0, p1)
-    node._engine.match_prepared = slow_match
+    node.engine.match_prepared = slow_match  # on this node's engine object only
 
 
 @pytest.mark.parametrize('policy', ['drop_oldest', 'block'])
@@ -401,7 +426,7 @@ def test_debug_image_only_when_subscribed(harness, weights, tum):
     sub = harness.node.create_subscription(Image, '/debug/superglue_matcher/debug_image',
                                            images, RELIABLE)
     assert wait_for(lambda: sub.get_publisher_count() > 0
-                    and node._debug_pub.get_subscription_count() > 0, 20)
+                    and node.debug_image_wanted, 20)
     driver.send(tum.image_msg(2, encoding='bgr8'), tum.keypoints_msg(2, 3))
     msg = images.wait(1)[0]
     assert (msg.width, msg.height, msg.encoding) == (640 + 10 + 640, 480, 'bgr8')

@@ -12,24 +12,26 @@ last keyframe's keypoints still tracked in it (mutual Hamming matches) drops bel
 from __future__ import annotations
 
 from collections import Counter
-import time
-from typing import Dict, Optional
+from typing import Optional
 
 import cv2
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from superglue_ros_msgs.msg import Keypoints
 
 from ..features import Features, OrbExtractor
 from ..ros.conversions import image_to_gray, keypoints_from_features
+from ..ros.graph import reliable_qos
 from ..ros.sync import stamp_ns
+from ..ros.throttle import ThrottledLogger
 
 NODE_NAME = 'superglue_frontend'
+WARNING_PERIOD = 5.0  # [s] between repeated warnings of one kind
 
 
 def tracked_overlap(reference: Features, current: Features, max_distance: int) -> float:
@@ -74,9 +76,9 @@ class FrontendNode(Node):
         self._next_id = 1
         self._frames_since_keyframe = 0
         self.counts: Counter = Counter()
-        self._log_times: Dict[str, float] = {}
+        self._log = ThrottledLogger(self.get_logger(), WARNING_PERIOD)
         self._publisher = self.create_publisher(
-            Keypoints, 'keypoints', QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+            Keypoints, 'keypoints', reliable_qos(10),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._subscription = self.create_subscription(
             Image, 'image', self._on_image, qos_profile_sensor_data,
@@ -88,12 +90,6 @@ class FrontendNode(Node):
 
     def _param(self, name: str):
         return self.get_parameter(name).value
-
-    def _warn(self, key: str, text: str, period: float = 5.0) -> None:
-        now = time.monotonic()
-        if now - self._log_times.get(key, -1e9) >= period:
-            self._log_times[key] = now
-            self.get_logger().warning(text)
 
     def _keyframe_reason(self, features: Features) -> Optional[str]:
         if self._keyframe is None:
@@ -110,24 +106,32 @@ class FrontendNode(Node):
         return None
 
     def _on_image(self, msg: Image) -> None:
-        self.counts['frames'] += 1
+        try:
+            self._handle(msg)
+        finally:
+            # Counted once handled: whoever sees the count also sees the frame's keyframe.
+            self.counts['frames'] += 1
+
+    def _handle(self, msg: Image) -> None:
         try:
             gray = image_to_gray(msg)
         except ValueError as exc:
             self.counts['bad_images'] += 1
-            self._warn('bad_image', f'skipping image: {exc} ({self.counts["bad_images"]} so far)')
+            self._log.warning('bad_image', f'skipping image: {exc} '
+                                           f'({self.counts["bad_images"]} so far)')
             return
         t = stamp_ns(msg)
         if self._last_stamp is not None and t <= self._last_stamp:
             self.counts['bad_stamps'] += 1
-            self._warn('bad_stamp', f'skipping image with non-increasing stamp {t * 1e-9:.6f} s')
+            self._log.warning('bad_stamp', f'skipping image with non-increasing stamp '
+                                           f'{t * 1e-9:.6f} s')
             return
         self._last_stamp = t
         features = self._extractor(gray)
         self._frames_since_keyframe += 1
         if len(features) == 0:
             self.counts['empty_frames'] += 1
-            self._warn('empty', 'no ORB keypoints in this frame (texture-less view?)')
+            self._log.warning('empty', 'no ORB keypoints in this frame (texture-less view?)')
             return
         reason = self._keyframe_reason(features)
         if reason is None:

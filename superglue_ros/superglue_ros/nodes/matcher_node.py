@@ -15,17 +15,17 @@ logged) or blocks the subscription callback.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 import os
 import sys
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional
+from typing import Any, List, Optional, Tuple
 import warnings
 
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
@@ -34,24 +34,86 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 
-from ..engine import MatchingEngine, PreparedFeatures
+from ..engine import MatchingEngine, MatchResult, PreparedFeatures
 from ..geometry import verify_fundamental
-from ..ros.conversions import (build_correspondences, features_from_keypoints, image_to_bgr,
-                               numpy_to_image)
-from ..ros.sync import stamp_ns, StampSynchronizer
-from ..ros.validation import (DESCRIPTOR_MISMATCH, NO_KEYPOINTS, NON_FINITE, REASONS,
-                              Rejection, validate_image, validate_keypoints, validate_pair)
+from ..inputs import InputError, NO_KEYPOINTS
+from ..ros.conversions import build_correspondences, image_to_bgr, numpy_to_image
+from ..ros.diagnostics import matcher_status
+from ..ros.graph import reliable_qos
+from ..ros.stats import MatcherStats
+from ..ros.sync import stamp_ns, StampSynchronizer, SyncCounters
+from ..ros.throttle import ThrottledLogger
+from ..ros.validation import keyframe_features
+from ..ros.work_queue import QUEUE_POLICIES, WorkQueue
 from ..viz import draw_matches
-from ..weights import default_weights_path
 
 NODE_NAME = 'superglue_matcher'
-QUEUE_POLICIES = ('drop_oldest', 'block')
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter: name, default, description and allowed range."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = True
+    frange: Optional[Tuple[float, float]] = None
+    irange: Optional[Tuple[int, int]] = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        d = ParameterDescriptor(description=self.description, read_only=self.read_only)
+        if self.frange is not None:
+            d.floating_point_range = [FloatingPointRange(
+                from_value=float(self.frange[0]), to_value=float(self.frange[1]), step=0.0)]
+        if self.irange is not None:
+            d.integer_range = [IntegerRange(from_value=int(self.irange[0]),
+                                            to_value=int(self.irange[1]), step=1)]
+        return d
+
+
+# Every parameter with its default, in one place; config/superglue.yaml lists the same values
+# for users (test_matcher_node checks that the two agree).
+PARAMETERS = (
+    Param('weights', '', 'Weights file; empty = the shipped ORB weights'),
+    Param('device', 'auto', 'auto | cpu | cuda | cuda:N (no CUDA -> warn, use cpu)'),
+    Param('fp16', False, 'Half-precision inference on CUDA (ignored on cpu)'),
+    Param('descriptor_type', 'orb', 'Descriptor type expected from the front-end; must match '
+          'the weights: orb | sift | superpoint | generic'),
+    Param('match_threshold', 0.2, 'Minimum matching probability; changeable at run time',
+          read_only=False, frange=(0.0, 1.0)),
+    Param('sinkhorn_iterations', 0, 'Sinkhorn iterations; 0 = the value stored with the '
+          'weights', irange=(0, 1000)),
+    Param('max_keypoints', 1024, 'Keep the highest-scoring N keypoints per keyframe; 0 = all',
+          irange=(0, 100000)),
+    Param('max_input_keypoints', 20000, 'Reject Keypoints messages with more keypoints '
+          '(0 = no cap)', irange=(0, 10000000)),
+    Param('max_image_pixels', 33554432, 'Reject images with more pixels (0 = no cap)',
+          irange=(0, 1 << 30)),
+    Param('sync_slop', 0.01, 'Max stamp difference between image and keypoints [s]',
+          frange=(0.0, 10.0)),
+    Param('sync_queue_size', 10, 'Per-input queue of the stamp synchronizer',
+          irange=(1, 1000)),
+    Param('queue_size', 2, 'Keyframes waiting for the matcher', irange=(1, 1000)),
+    Param('queue_policy', 'drop_oldest', 'When the matcher falls behind: drop_oldest (count and '
+          'log) | block'),
+    Param('verify', True, 'RANSAC fundamental-matrix verification fills the inlier flags',
+          read_only=False),
+    Param('verify_threshold_px', 1.0, 'RANSAC epipolar distance threshold [px]',
+          read_only=False, frange=(0.01, 100.0)),
+    Param('diagnostics_period', 1.0, 'Period of /diagnostics [s]', frange=(0.01, 3600.0)),
+    Param('log_throttle_period', 5.0, 'Minimum interval between repeated warnings of one kind '
+          '[s]', read_only=False, frange=(0.0, 3600.0)),
+)
+
+# Rejection reasons answered with a status other than STATUS_REJECTED_INPUT.
+REJECTION_STATUS = {NO_KEYPOINTS: Correspondences.STATUS_NO_KEYPOINTS}
 
 
 @dataclass
@@ -75,106 +137,46 @@ class Job:
     received: float  # time.perf_counter() when the pair was complete
 
 
-class WorkQueue:
-    """Bounded FIFO between the subscription callbacks and the worker thread.
-
-    ``put`` with policy 'drop_oldest' never blocks and returns the item it evicted (or None);
-    with 'block' it waits for space (or until ``close``) and returns None.
-    """
-
-    def __init__(self, maxsize: int, policy: str):
-        if policy not in QUEUE_POLICIES:
-            raise ValueError(f'queue_policy must be one of {QUEUE_POLICIES}, got {policy!r}')
-        self.maxsize = max(1, int(maxsize))
-        self.policy = policy
-        self._items: Deque[Any] = deque()
-        self._cond = threading.Condition()
-        self._closed = False
-
-    def put(self, item: Any) -> Optional[Any]:
-        """Enqueue ``item``; see the class docstring for what happens when full."""
-        with self._cond:
-            evicted = None
-            if self.policy == 'block':
-                while len(self._items) >= self.maxsize and not self._closed:
-                    self._cond.wait(0.1)
-            elif len(self._items) >= self.maxsize:
-                evicted = self._items.popleft()
-            self._items.append(item)
-            self._cond.notify_all()
-            return evicted
-
-    def get(self, timeout: float) -> Optional[Any]:
-        """Oldest item, or None after ``timeout`` seconds or once closed and empty."""
-        with self._cond:
-            if not self._items and not self._closed:
-                self._cond.wait(timeout)
-            if not self._items:
-                return None
-            item = self._items.popleft()
-            self._cond.notify_all()
-            return item
-
-    def close(self) -> None:
-        """Wake every waiter; later ``get`` calls drain what is left, then return None."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._items)
-
-
-def _percentile(values, q: float) -> float:
-    return float(np.percentile(np.asarray(values, np.float64), q)) if len(values) else 0.0
-
-
 class MatcherNode(Node):
-    """SuperGlue keyframe-to-keyframe matcher for a bundle-adjustment back-end."""
+    """SuperGlue keyframe-to-keyframe matcher for a bundle-adjustment back-end.
+
+    Public, read-only: ``engine`` (the loaded MatchingEngine), ``stats()``,
+    ``sync_counters``, ``is_idle()`` and ``debug_image_wanted``.
+    """
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
         try:
-            self._declare_parameters()
+            self.declare_parameters('', [(p.name, p.default, p.descriptor())
+                                         for p in PARAMETERS])
             self._engine = self._load_engine()
         except Exception:
             self.destroy_node()
             raise
-        self._descriptor_dim = int(self._engine.model.conf.input_dim)
         self._reference: Optional[Keyframe] = None
-        self._stats_lock = threading.Lock()
-        window = 200
-        self._latencies: Deque[float] = deque(maxlen=window)
-        self._match_times: Deque[float] = deque(maxlen=window)
-        self._num_matches: Deque[int] = deque(maxlen=window)
-        self._inlier_ratios: Deque[float] = deque(maxlen=window)
-        self._counts: Counter = Counter()
-        self._last_reported: Counter = Counter()
-        self._log_times: Dict[str, float] = {}
-        self._log_suppressed: Counter = Counter()
+        self._stats = MatcherStats()
+        self._reported: Counter = Counter()  # counts at the last /diagnostics report
+        self._log = ThrottledLogger(self.get_logger(),
+                                    lambda: self._param('log_throttle_period'))
 
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        overrides = QoSOverridingOptions.with_default_policies()
         self._correspondences_pub = self.create_publisher(
-            Correspondences, 'correspondences', reliable, qos_overriding_options=overrides)
-        self._debug_pub = self.create_publisher(Image, '~/debug_image', reliable)
+            Correspondences, 'correspondences', reliable_qos(10),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._debug_pub = self.create_publisher(Image, '~/debug_image', reliable_qos(10))
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
         self._queue = WorkQueue(self._param('queue_size'), self._param('queue_policy'))
         self._running = True
-        self._busy = False
         self._worker = threading.Thread(target=self._work, name='superglue_matcher_worker',
                                         daemon=True)
         self._worker.start()
 
-        self._input_group = MutuallyExclusiveCallbackGroup()
         self._sync = StampSynchronizer(
             self, [(Image, 'image'), (Keypoints, 'keypoints')],
             queue_size=self._param('sync_queue_size'), slop=self._param('sync_slop'),
             callback=self._on_pair, qos_profile=qos_profile_sensor_data,
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-            callback_group=self._input_group)
+            callback_group=MutuallyExclusiveCallbackGroup())
         self._diagnostics_timer = self.create_timer(
             self._param('diagnostics_period'), self._on_diagnostics_timer,
             callback_group=MutuallyExclusiveCallbackGroup())
@@ -182,88 +184,72 @@ class MatcherNode(Node):
 
         engine = self._engine
         self.get_logger().info(
-            f'matcher ready: weights {engine.metadata.get("path")}, device {engine.device}'
+            f'matcher ready: weights {engine.metadata.get("path")} '
+            f'({engine.metadata.get("model")}), device {engine.device}'
             f'{" (fp16)" if engine.fp16 else ""}, descriptors {engine.descriptor_type} '
-            f'({self._descriptor_dim}), match_threshold {engine.match_threshold:.3f}, '
+            f'({engine.input_dim}), match_threshold {engine.match_threshold:.3f}, '
             f'max_keypoints {engine.max_keypoints}, queue {self._queue.maxsize} '
             f'{self._queue.policy}, sync {self._sync.backend} '
             f'(slop {self._param("sync_slop")} s, queue {self._param("sync_queue_size")}), '
             f'verification {"on" if self._param("verify") else "off"}')
 
+    # -- public, read-only -----------------------------------------------------------------
+
+    @property
+    def engine(self) -> MatchingEngine:
+        """Return the loaded MatchingEngine: model, device, descriptor type, threshold."""
+        return self._engine
+
+    @property
+    def sync_counters(self) -> SyncCounters:
+        """Return the image/keypoints messages received and dropped unpaired, pairs emitted."""
+        return self._sync.counters()
+
+    @property
+    def debug_image_wanted(self) -> bool:
+        """Return True while someone subscribes to ~/debug_image (drawn only then)."""
+        return self._debug_pub.get_subscription_count() > 0
+
+    def stats(self) -> dict:
+        """Counters and latency statistics (what /diagnostics reports), as a dict."""
+        out = self._stats.snapshot()
+        dropped = self._sync.dropped()
+        out['sync_dropped_images'] = dropped[0]
+        out['sync_dropped_keypoints'] = dropped[1]
+        out['queued'] = len(self._queue)
+        return out
+
+    def is_idle(self) -> bool:
+        """Return True when no keyframe is queued or being processed."""
+        return self._queue.idle()
+
     # -- parameters ------------------------------------------------------------------------
-
-    def _declare_parameters(self) -> None:
-        def desc(text: str, read_only: bool = False, frange=None, irange=None):
-            d = ParameterDescriptor(description=text, read_only=read_only)
-            if frange is not None:
-                d.floating_point_range = [FloatingPointRange(
-                    from_value=float(frange[0]), to_value=float(frange[1]), step=0.0)]
-            if irange is not None:
-                d.integer_range = [IntegerRange(from_value=int(irange[0]),
-                                                to_value=int(irange[1]), step=1)]
-            return d
-
-        self.declare_parameters('', [
-            ('weights', '', desc('Weights file; empty = the shipped ORB weights', True)),
-            ('device', 'auto', desc('auto | cpu | cuda | cuda:N (no CUDA -> warn, use cpu)',
-                                    True)),
-            ('fp16', False, desc('Half-precision inference on CUDA (ignored on cpu)', True)),
-            ('descriptor_type', 'orb', desc('Descriptor type expected from the front-end; must '
-                                            'match the weights: orb | sift | superpoint | '
-                                            'generic', True)),
-            ('match_threshold', 0.2, desc('Minimum matching probability; changeable at run '
-                                          'time', frange=(0.0, 1.0))),
-            ('sinkhorn_iterations', 0, desc('Sinkhorn iterations; 0 = the value stored with '
-                                            'the weights', True, irange=(0, 1000))),
-            ('max_keypoints', 1024, desc('Keep the highest-scoring N keypoints per keyframe; '
-                                         '0 = all', True, irange=(0, 100000))),
-            ('max_input_keypoints', 20000, desc('Reject Keypoints messages with more keypoints '
-                                                '(0 = no cap)', True, irange=(0, 10000000))),
-            ('max_image_pixels', 33554432, desc('Reject images with more pixels (0 = no cap)',
-                                                True, irange=(0, 1 << 30))),
-            ('sync_slop', 0.01, desc('Max stamp difference between image and keypoints [s]',
-                                     True, frange=(0.0, 10.0))),
-            ('sync_queue_size', 10, desc('Per-input queue of the stamp synchronizer', True,
-                                         irange=(1, 1000))),
-            ('queue_size', 2, desc('Keyframes waiting for the matcher', True,
-                                   irange=(1, 1000))),
-            ('queue_policy', 'drop_oldest', desc('When the matcher falls behind: drop_oldest '
-                                                 '(count and log) | block', True)),
-            ('verify', True, desc('RANSAC fundamental-matrix verification fills the inlier '
-                                  'flags')),
-            ('verify_threshold_px', 1.0, desc('RANSAC epipolar distance threshold [px]',
-                                              frange=(0.01, 100.0))),
-            ('diagnostics_period', 1.0, desc('Period of /diagnostics [s]', True,
-                                             frange=(0.01, 3600.0))),
-            ('log_throttle_period', 5.0, desc('Minimum interval between repeated warnings of '
-                                              'one kind [s]', frange=(0.0, 3600.0))),
-        ])
-        policy = self._param('queue_policy')
-        if policy not in QUEUE_POLICIES:
-            raise ValueError(f'queue_policy must be one of {QUEUE_POLICIES}, got {policy!r}')
 
     def _param(self, name: str) -> Any:
         return self.get_parameter(name).value
 
     def _load_engine(self) -> MatchingEngine:
-        path = self._param('weights') or str(default_weights_path())
+        policy = self._param('queue_policy')
+        if policy not in QUEUE_POLICIES:
+            raise ValueError(f'queue_policy must be one of {QUEUE_POLICIES}, got {policy!r}')
         overrides = {'match_threshold': float(self._param('match_threshold'))}
         if self._param('sinkhorn_iterations') > 0:
             overrides['sinkhorn_iterations'] = int(self._param('sinkhorn_iterations'))
-        device = self._param('device')
         with warnings.catch_warnings():  # the device fallback is logged below instead
             warnings.simplefilter('ignore', RuntimeWarning)
-            engine = MatchingEngine.from_weights(path, device=device, fp16=self._param('fp16'),
-                                                 max_keypoints=self._param('max_keypoints'),
-                                                 **overrides)
+            engine = MatchingEngine.from_weights(
+                self._param('weights') or None, device=self._param('device'),
+                fp16=self._param('fp16'), max_keypoints=self._param('max_keypoints'),
+                **overrides)
         if engine.device_warning:
             self.get_logger().warning(engine.device_warning)
         if engine.fp16_ignored:
             self.get_logger().warning('fp16 requested but the device is not CUDA: using fp32')
         expected = self._param('descriptor_type')
         if engine.descriptor_type != expected:
-            raise ValueError(f'parameter descriptor_type={expected!r} but the weights {path} '
-                             f'were trained for {engine.descriptor_type!r} descriptors')
+            raise ValueError(f'parameter descriptor_type={expected!r} but the weights '
+                             f'{engine.metadata["path"]} were trained for '
+                             f'{engine.descriptor_type!r} descriptors')
         return engine
 
     def _on_set_parameters(self, params: List[Parameter]) -> SetParametersResult:
@@ -283,73 +269,18 @@ class MatcherNode(Node):
                 self.get_logger().info(f'match_threshold set to {p.value:.3f}')
         return SetParametersResult(successful=True)
 
-    # -- logging and statistics ------------------------------------------------------------
-
-    def _throttled(self, key: str, text: str, level: str = 'warning') -> None:
-        """Log ``text`` at most once per log_throttle_period for each ``key``."""
-        now = time.monotonic()
-        period = self._param('log_throttle_period')
-        last = self._log_times.get(key)
-        if last is not None and now - last < period:
-            self._log_suppressed[key] += 1
-            return
-        suppressed = self._log_suppressed.pop(key, 0)
-        self._log_times[key] = now
-        if suppressed:
-            text += f' ({suppressed} more like this in the last {now - last:.1f} s)'
-        # One call site per severity: rclpy refuses to change the severity of a call site.
-        if level == 'error':
-            self.get_logger().error(text)
-        else:
-            self.get_logger().warning(text)
-
-    def _count(self, key: str, n: int = 1) -> None:
-        with self._stats_lock:
-            self._counts[key] += n
-
-    def stats(self) -> Dict[str, Any]:
-        """Counters and latency statistics (what /diagnostics reports), as a dict."""
-        with self._stats_lock:
-            lat = list(self._latencies)
-            mt = list(self._match_times)
-            out: Dict[str, Any] = dict(self._counts)
-            out.update({
-                'latency_p50': _percentile(lat, 50), 'latency_p95': _percentile(lat, 95),
-                'match_time_p50': _percentile(mt, 50), 'match_time_p95': _percentile(mt, 95),
-                'matches_per_keyframe': float(np.mean(self._num_matches))
-                if self._num_matches else 0.0,
-                'inlier_ratio': float(np.mean(self._inlier_ratios))
-                if self._inlier_ratios else 0.0,
-            })
-        dropped = self._sync.dropped()
-        out['sync_dropped_images'] = dropped[0]
-        out['sync_dropped_keypoints'] = dropped[1]
-        out['queued'] = len(self._queue)
-        return out
-
-    def is_idle(self) -> bool:
-        """Return True when no keyframe is queued or being processed."""
-        return not self._busy and len(self._queue) == 0
-
-    def reset_stats(self) -> None:
-        """Forget the latency windows (the benchmark calls this after its warm-up)."""
-        with self._stats_lock:
-            for window in (self._latencies, self._match_times, self._num_matches,
-                           self._inlier_ratios):
-                window.clear()
-
     # -- input -----------------------------------------------------------------------------
 
     def _on_pair(self, image: Image, keypoints: Keypoints) -> None:
         received = time.perf_counter()
-        self._count('keyframes_received')
+        self._stats.count('keyframes_received')
         evicted = self._queue.put(Job(image, keypoints, received))
         if evicted is not None:
-            self._count('dropped_queue_full')
-            self._throttled('queue_full',
-                            f'matcher falling behind: dropped keyframe '
-                            f'{evicted.keypoints.keyframe_id} (queue of {self._queue.maxsize}, '
-                            f'{self._counts["dropped_queue_full"]} dropped so far)')
+            dropped = self._stats.count('dropped_queue_full')
+            self._log.warning('queue_full',
+                              f'matcher falling behind: dropped keyframe '
+                              f'{evicted.keypoints.keyframe_id} (queue of '
+                              f'{self._queue.maxsize}, {dropped} dropped so far)')
 
     # -- worker ----------------------------------------------------------------------------
 
@@ -358,15 +289,14 @@ class MatcherNode(Node):
             job = self._queue.get(timeout=0.1)
             if job is None:
                 continue
-            self._busy = True
             try:
                 self._process(job)
             except Exception as exc:  # noqa: BLE001 - the node must outlive any bad input
-                self._count('internal_errors')
-                self._throttled('internal', f'unexpected error on keyframe '
-                                f'{job.keypoints.keyframe_id}: {exc!r}', 'error')
+                self._stats.count('internal_errors')
+                self._log.error('internal', f'unexpected error on keyframe '
+                                f'{job.keypoints.keyframe_id}: {exc!r}')
             finally:
-                self._busy = False
+                self._queue.task_done()
 
     def _publish(self, job: Job, status: int, text: str = '', **fields) -> Correspondences:
         kp = job.keypoints
@@ -378,80 +308,80 @@ class MatcherNode(Node):
             reference=(ref.keyframe_id, ref.stamp) if ref else (0, None),
             latency=time.perf_counter() - job.received, **fields)
         self._correspondences_pub.publish(msg)
-        self._count('published')
+        self._stats.count('published')
         return msg
 
-    def _reject(self, job: Job, rejection: Rejection) -> None:
-        self._count(f'rejected_{rejection.reason}')
-        self._count('rejected')
-        self._throttled(f'reject_{rejection.reason}',
-                        f'rejected keyframe {job.keypoints.keyframe_id} '
-                        f'({rejection.reason}): {rejection.message}', 'error')
-        status = (Correspondences.STATUS_NO_KEYPOINTS if rejection.reason == NO_KEYPOINTS
-                  else Correspondences.STATUS_REJECTED_INPUT)
-        self._publish(job, status, str(rejection))
+    def _reject(self, job: Job, error: InputError) -> None:
+        self._stats.count(f'rejected_{error.reason}')
+        self._stats.count('rejected')
+        self._log.error(f'reject_{error.reason}',
+                        f'rejected keyframe {job.keypoints.keyframe_id} ({error.reason}): '
+                        f'{error.message}')
+        status = REJECTION_STATUS.get(error.reason, Correspondences.STATUS_REJECTED_INPUT)
+        self._publish(job, status, str(error))
 
-    def _process(self, job: Job) -> None:
+    def _accept(self, job: Job) -> Optional[Keyframe]:
+        """Validate and prepare the job's keyframe; None (and answered) when rejected."""
         image, kp = job.image, job.keypoints
         ref = self._reference
-        rejection = (validate_image(image, self._param('max_image_pixels'))
-                     or validate_keypoints(kp, self._engine.descriptor_type,
-                                           self._descriptor_dim,
-                                           self._param('max_input_keypoints'),
-                                           ref.stamp_ns if ref else None)
-                     or validate_pair(image, kp))
-        if rejection is not None:
-            self._reject(job, rejection)
-            return
         try:
-            prepared = self._engine.prepare(features_from_keypoints(kp))
-        except ValueError as exc:
-            reason = NON_FINITE if 'NaN' in str(exc) else DESCRIPTOR_MISMATCH
-            self._reject(job, Rejection(reason, str(exc)))
+            features = keyframe_features(
+                image, kp, self._engine, self._param('max_image_pixels'),
+                self._param('max_input_keypoints'), ref.stamp_ns if ref else None)
+            prepared = self._engine.prepare(features)
+        except InputError as exc:
+            self._reject(job, exc)
+            return None
+        return Keyframe(int(kp.keyframe_id), kp.header.stamp, stamp_ns(kp), prepared, image)
+
+    def _process(self, job: Job) -> None:
+        current = self._accept(job)
+        if current is None:
             return
-        current = Keyframe(int(kp.keyframe_id), kp.header.stamp, stamp_ns(kp), prepared, image)
+        ref = self._reference
         if ref is None:
             self._publish(job, Correspondences.STATUS_FIRST_KEYFRAME,
                           'first keyframe: it becomes the reference')
-            self._count('first_keyframe')
+            self._stats.count('first_keyframe')
             self._reference = current
             return
         start = time.perf_counter()
         try:
             result = self._engine.match_prepared(ref.prepared, current.prepared)
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory
-            self._count('matcher_errors')
-            self._throttled('matcher_error', f'matcher failed on keyframe {kp.keyframe_id}: '
-                            f'{exc!r}', 'error')
+            self._stats.count('matcher_errors')
+            self._log.error('matcher_error', f'matcher failed on keyframe '
+                            f'{current.keyframe_id}: {exc!r}')
             self._publish(job, Correspondences.STATUS_MATCHER_ERROR, f'matcher error: {exc!r}')
             self._reference = current
             return
         match_time = time.perf_counter() - start
+        self._answer(job, ref, current, result, match_time)
+        self._reference = current
+
+    def _answer(self, job: Job, ref: Keyframe, current: Keyframe, result: MatchResult,
+                match_time: float) -> None:
+        """Verify the matches, publish them, record the statistics, draw the debug image."""
+        n = len(result.index0)
         inlier, verified = None, False
         if self._param('verify'):
             inlier = verify_fundamental(result.points0, result.points1,
                                         self._param('verify_threshold_px'))
             verified = True
         msg = self._publish(
-            job, Correspondences.STATUS_OK, f'{len(result.index0)} matches',
+            job, Correspondences.STATUS_OK, f'{n} matches',
             current_index=result.index1, reference_index=result.index0,
             current_points=result.points1, reference_points=result.points0,
             confidence=result.confidence, inlier=inlier, verified=verified)
-        with self._stats_lock:
-            self._counts['ok'] += 1
-            self._latencies.append(msg.latency)
-            self._match_times.append(match_time)
-            self._num_matches.append(len(result.index0))
-            if verified and len(result.index0):
-                self._inlier_ratios.append(float(np.mean(inlier)))
+        self._stats.add_match(msg.latency, match_time, n,
+                              float(np.mean(inlier)) if verified and n else None)
         self.get_logger().debug(
-            f'keyframe {kp.keyframe_id} vs {ref.keyframe_id}: {len(result.index0)} matches, '
+            f'keyframe {current.keyframe_id} vs {ref.keyframe_id}: {n} matches, '
             f'model {match_time * 1e3:.1f} ms, total {msg.latency * 1e3:.1f} ms')
-        if self._debug_pub.get_subscription_count() > 0:
+        if self.debug_image_wanted:
             self._publish_debug(ref, current, result, inlier, msg.header)
-        self._reference = current
 
-    def _publish_debug(self, ref: Keyframe, current: Keyframe, result, inlier,
+    def _publish_debug(self, ref: Keyframe, current: Keyframe, result: MatchResult, inlier,
                        header: Header) -> None:
         try:
             for kf in (ref, current):
@@ -464,66 +394,28 @@ class MatcherNode(Node):
                 text=[f'keyframe {ref.keyframe_id} -> {current.keyframe_id}',
                       f'{len(result.index0)} matches, {n_in} inliers'])
             self._debug_pub.publish(numpy_to_image(canvas, 'bgr8', header))
-            self._count('debug_images')
+            self._stats.count('debug_images')
         except Exception as exc:  # noqa: BLE001 - the debug view must never stop matching
-            self._throttled('debug', f'debug image failed: {exc!r}')
+            self._log.warning('debug', f'debug image failed: {exc!r}')
 
     # -- diagnostics -----------------------------------------------------------------------
 
     def _on_diagnostics_timer(self) -> None:
         try:
-            self._publish_diagnostics()
+            stats = self.stats()
+            unpaired = stats['sync_dropped_keypoints']
+            if unpaired > self._reported['unpaired']:
+                self._log.warning('sync', f'{unpaired} keypoints messages found no image '
+                                  f'within sync_slop={self._param("sync_slop")} s and were '
+                                  f'dropped (check stamps, sync_slop and sync_queue_size)')
+            msg = DiagnosticArray()
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.status = [matcher_status(f'{self.get_name()}: keyframe matcher',
+                                         str(self._engine.device), stats,
+                                         self._engine.match_threshold, self._reported)]
+            self._diagnostics_pub.publish(msg)
         except Exception as exc:  # noqa: BLE001 - an exception here would stop the executor
-            self._throttled('diagnostics', f'diagnostics failed: {exc!r}', 'error')
-
-    def _publish_diagnostics(self) -> None:
-        s = self.stats()
-        status = DiagnosticStatus()
-        status.name = f'{self.get_name()}: keyframe matcher'
-        status.hardware_id = str(self._engine.device)
-        problems = sum(s.get(k, 0) for k in ('dropped_queue_full', 'rejected'))
-        errors = s.get('matcher_errors', 0) + s.get('internal_errors', 0)
-        if errors > self._last_reported['errors']:
-            status.level, status.message = DiagnosticStatus.ERROR, 'matcher errors'
-        elif problems > self._last_reported['problems']:
-            status.level, status.message = DiagnosticStatus.WARN, 'dropped or rejected input'
-        else:
-            status.level, status.message = DiagnosticStatus.OK, 'ok'
-        self._last_reported['errors'], self._last_reported['problems'] = errors, problems
-        unpaired = s['sync_dropped_keypoints']
-        if unpaired > self._last_reported['unpaired']:
-            # Images without keypoints are normal (not every frame is a keyframe); keypoints
-            # without an image are lost keyframes.
-            self._throttled('sync', f'{unpaired} keypoints messages found no image within '
-                            f'sync_slop={self._param("sync_slop")} s and were dropped '
-                            f'(check stamps, sync_slop and sync_queue_size)')
-            if status.level == DiagnosticStatus.OK:
-                status.level, status.message = DiagnosticStatus.WARN, 'unpaired keypoints'
-        self._last_reported['unpaired'] = unpaired
-        values = {
-            'device': str(self._engine.device),
-            'keyframes_received': s.get('keyframes_received', 0),
-            'correspondences_published': s.get('published', 0),
-            'latency_p50_ms': f'{s["latency_p50"] * 1e3:.2f}',
-            'latency_p95_ms': f'{s["latency_p95"] * 1e3:.2f}',
-            'model_time_p50_ms': f'{s["match_time_p50"] * 1e3:.2f}',
-            'matches_per_keyframe': f'{s["matches_per_keyframe"]:.1f}',
-            'inlier_ratio': f'{s["inlier_ratio"]:.3f}',
-            'match_threshold': f'{self._engine.match_threshold:.3f}',
-            'dropped_queue_full': s.get('dropped_queue_full', 0),
-            'sync_dropped_images': s['sync_dropped_images'],
-            'sync_dropped_keypoints': s['sync_dropped_keypoints'],
-            'matcher_errors': s.get('matcher_errors', 0),
-            'internal_errors': s.get('internal_errors', 0),
-            'rejected_total': s.get('rejected', 0),
-        }
-        for reason in REASONS:
-            values[f'rejected_{reason}'] = s.get(f'rejected_{reason}', 0)
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        msg = DiagnosticArray()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.status = [status]
-        self._diagnostics_pub.publish(msg)
+            self._log.error('diagnostics', f'diagnostics failed: {exc!r}')
 
     # -- shutdown --------------------------------------------------------------------------
 

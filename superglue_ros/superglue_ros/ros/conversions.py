@@ -5,7 +5,11 @@
 Images go through cv_bridge when it is importable (a real ROS 2 install) and through an own
 numpy path otherwise (the pip setup, where cv_bridge does not exist): mono8, mono16, bgr8,
 rgb8, bgra8, rgba8 and their 8UC1/16UC1/8UC3/8UC4 aliases, honouring ``step`` (row padding)
-and ``is_bigendian``. Any other encoding raises a ValueError naming it.
+and ``is_bigendian``. Any other encoding raises an InputError (unsupported_encoding) naming
+it; an inconsistent message raises one with reason bad_image.
+
+``features_from_keypoints`` is where a Keypoints message's structure is checked: array
+lengths and the descriptor block (InputError length_mismatch / descriptor_mismatch).
 
 Bulk message arrays are built from bytes (``array.array(typecode, buffer)``): assigning numpy
 arrays element by element costs milliseconds per keyframe, and older distributions (Humble)
@@ -25,6 +29,8 @@ from std_msgs.msg import Header
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 
 from ..features import Features, to_gray
+from ..inputs import (BAD_IMAGE, DESCRIPTOR_MISMATCH, InputError, LENGTH_MISMATCH,
+                      UNSUPPORTED_ENCODING)
 
 try:  # a real ROS 2 install has cv_bridge; the pip setup does not
     from cv_bridge import CvBridge
@@ -65,14 +71,15 @@ def _get_bridge():
     return _bridge
 
 
-def _unsupported(encoding: str) -> ValueError:
-    return ValueError(f'unsupported image encoding {encoding!r}: supported are '
+def _unsupported(encoding: str) -> InputError:
+    return InputError(UNSUPPORTED_ENCODING,
+                      f'unsupported image encoding {encoding!r}: supported are '
                       f'{", ".join(sorted(ENCODINGS))}'
                       + ('' if HAVE_CV_BRIDGE else ' (cv_bridge is not installed)'))
 
 
 def check_image(msg: Image, use_cv_bridge: Optional[bool] = None) -> None:
-    """Cheap consistency checks of an Image message; raise ValueError with the reason.
+    """Cheap consistency checks of an Image message; raise InputError with the reason.
 
     Checks the encoding, a non-empty size, ``step`` against the row size and the data length,
     without converting the pixels.
@@ -85,14 +92,15 @@ def check_image(msg: Image, use_cv_bridge: Optional[bool] = None) -> None:
         return
     dtype, channels, _ = ENCODINGS[msg.encoding]
     if msg.width == 0 or msg.height == 0:
-        raise ValueError(f'empty image ({msg.width} x {msg.height})')
+        raise InputError(BAD_IMAGE, f'empty image ({msg.width} x {msg.height})')
     row = msg.width * channels * np.dtype(dtype).itemsize
     if msg.step < row:
-        raise ValueError(f'image step {msg.step} is smaller than a row of {msg.width} '
-                         f'{msg.encoding} pixels ({row} bytes)')
+        raise InputError(BAD_IMAGE, f'image step {msg.step} is smaller than a row of '
+                                    f'{msg.width} {msg.encoding} pixels ({row} bytes)')
     if len(msg.data) < msg.step * (msg.height - 1) + row:
-        raise ValueError(f'image data has {len(msg.data)} bytes, {msg.height} rows of step '
-                         f'{msg.step} need {msg.step * (msg.height - 1) + row}')
+        raise InputError(BAD_IMAGE, f'image data has {len(msg.data)} bytes, {msg.height} '
+                                    f'rows of step {msg.step} need '
+                                    f'{msg.step * (msg.height - 1) + row}')
 
 
 def _own_image_to_numpy(msg: Image) -> np.ndarray:
@@ -117,7 +125,7 @@ def _own_image_to_numpy(msg: Image) -> np.ndarray:
 def image_to_numpy(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
     """Image message -> HxW or HxWxC array, channels in the message's own order.
 
-    ``use_cv_bridge`` None = use it when importable. Raises ValueError for an unsupported
+    ``use_cv_bridge`` None = use it when importable. Raises InputError for an unsupported
     encoding or inconsistent size/step/data.
     """
     bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
@@ -126,7 +134,8 @@ def image_to_numpy(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarr
     try:
         return np.asarray(_get_bridge().imgmsg_to_cv2(msg, desired_encoding='passthrough'))
     except Exception as exc:  # noqa: BLE001 - CvBridgeError and numpy errors alike
-        raise ValueError(f'cannot convert image with encoding {msg.encoding!r}: {exc}') from exc
+        raise InputError(UNSUPPORTED_ENCODING, f'cannot convert image with encoding '
+                                               f'{msg.encoding!r}: {exc}') from exc
 
 
 def image_to_bgr(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
@@ -138,8 +147,8 @@ def image_to_bgr(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray
         try:
             return np.asarray(_get_bridge().imgmsg_to_cv2(msg, desired_encoding='bgr8'))
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(f'cannot convert image with encoding {msg.encoding!r} to bgr8: '
-                             f'{exc}') from exc
+            raise InputError(UNSUPPORTED_ENCODING, f'cannot convert image with encoding '
+                                                   f'{msg.encoding!r} to bgr8: {exc}') from exc
     image = image_to_numpy(msg, use_cv_bridge)
     order = ENCODINGS[msg.encoding][2]
     if image.dtype == np.uint16:
@@ -210,41 +219,47 @@ def descriptor_type_name(code: int) -> str:
     try:
         return DESCRIPTOR_NAMES[int(code)]
     except KeyError:
-        raise ValueError(f'unknown descriptor_type {code}: expected one of '
-                         f'{sorted(DESCRIPTOR_NAMES)} (Keypoints.DESCRIPTOR_*)') from None
+        raise InputError(DESCRIPTOR_MISMATCH, f'unknown descriptor_type {code}: expected one '
+                                              f'of {sorted(DESCRIPTOR_NAMES)} '
+                                              f'(Keypoints.DESCRIPTOR_*)') from None
 
 
 def features_from_keypoints(msg: Keypoints) -> Features:
     """Keypoints message -> Features (arrays are copies, safe to keep as a keyframe).
 
-    Raises ValueError when the arrays disagree; see ``validation.validate_keypoints`` for the
-    full set of checks the node runs first.
+    Checks the structure: per-keypoint arrays of one length (size, angle and octave may be
+    empty), a known descriptor type, and a descriptor block of n x descriptor_dim (ORB: bits).
+    Raises InputError (length_mismatch, descriptor_mismatch) naming the problem.
     """
-    x = as_numpy(msg.x, np.float32)
-    y = as_numpy(msg.y, np.float32)
-    n = x.size
-    if y.size != n or len(msg.score) != n:
-        raise ValueError(f'x, y and score lengths disagree ({n}, {y.size}, {len(msg.score)})')
+    n = len(msg.x)
+    lengths = {'x': n, 'y': len(msg.y), 'score': len(msg.score)}
+    for name in ('size', 'angle', 'octave'):
+        if len(getattr(msg, name)):
+            lengths[name] = len(getattr(msg, name))
+    if len(set(lengths.values())) > 1:
+        detail = ', '.join(f'{k}={v}' for k, v in lengths.items())
+        raise InputError(LENGTH_MISMATCH, f'per-keypoint array lengths disagree ({detail})')
     name = descriptor_type_name(msg.descriptor_type)
     dim = int(msg.descriptor_dim)
     if name == 'orb':
         if dim % 8:
-            raise ValueError(f'binary descriptor_dim must be a multiple of 8 bits, got {dim}')
+            raise InputError(DESCRIPTOR_MISMATCH, f'binary descriptor_dim must be a multiple '
+                                                  f'of 8 bits, got {dim}')
+        field, width = 'descriptors_binary', dim // 8
         raw = as_numpy(msg.descriptors_binary, np.uint8)
-        width = dim // 8
     else:
+        field, width = 'descriptors_float', dim
         raw = as_numpy(msg.descriptors_float, np.float32)
-        width = dim
     if raw.size != n * width:
-        raise ValueError(f'{name} descriptors have {raw.size} values, {n} keypoints x {width} '
-                         f'need {n * width}')
+        raise InputError(LENGTH_MISMATCH, f'{field} has {raw.size} entries, {n} keypoints x '
+                                          f'descriptor_dim {dim} need {n * width}')
 
     def optional(field, dtype) -> np.ndarray:
-        a = as_numpy(field, dtype)
-        return a.copy() if a.size == n else np.zeros(0, dtype)
+        return as_numpy(field, dtype).copy() if len(field) else np.zeros(0, dtype)
 
     return Features(
-        keypoints=np.stack([x, y], 1).astype(np.float32),
+        keypoints=np.stack([as_numpy(msg.x, np.float32), as_numpy(msg.y, np.float32)], 1)
+        .astype(np.float32),
         scores=as_numpy(msg.score, np.float32).copy(),
         descriptors=raw.reshape(n, width).copy(),
         descriptor_type=name,

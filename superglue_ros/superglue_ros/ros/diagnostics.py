@@ -1,0 +1,58 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""The matcher node's /diagnostics status, built from its statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Dict
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+from ..inputs import REASONS
+
+
+def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshold: float,
+                   reported: Counter) -> DiagnosticStatus:
+    """Build the status of one report; ``reported`` holds the previous report's counts.
+
+    The level is ERROR when matcher errors grew since the last report, WARN when drops,
+    rejections or unpaired keypoints grew, else OK. ``reported`` is updated in place.
+    """
+    s = stats
+    status = DiagnosticStatus(name=name, hardware_id=device)
+    problems = sum(s.get(k, 0) for k in ('dropped_queue_full', 'rejected'))
+    errors = s.get('matcher_errors', 0) + s.get('internal_errors', 0)
+    unpaired = s['sync_dropped_keypoints']
+    if errors > reported['errors']:
+        status.level, status.message = DiagnosticStatus.ERROR, 'matcher errors'
+    elif problems > reported['problems']:
+        status.level, status.message = DiagnosticStatus.WARN, 'dropped or rejected input'
+    elif unpaired > reported['unpaired']:
+        # Images without keypoints are normal (not every frame is a keyframe); keypoints
+        # without an image are lost keyframes.
+        status.level, status.message = DiagnosticStatus.WARN, 'unpaired keypoints'
+    else:
+        status.level, status.message = DiagnosticStatus.OK, 'ok'
+    reported['errors'], reported['problems'], reported['unpaired'] = errors, problems, unpaired
+    values = {
+        'device': device,
+        'keyframes_received': s.get('keyframes_received', 0),
+        'correspondences_published': s.get('published', 0),
+        'latency_p50_ms': f'{s["latency_p50"] * 1e3:.2f}',
+        'latency_p95_ms': f'{s["latency_p95"] * 1e3:.2f}',
+        'model_time_p50_ms': f'{s["match_time_p50"] * 1e3:.2f}',
+        'matches_per_keyframe': f'{s["matches_per_keyframe"]:.1f}',
+        'inlier_ratio': f'{s["inlier_ratio"]:.3f}',
+        'match_threshold': f'{match_threshold:.3f}',
+        'dropped_queue_full': s.get('dropped_queue_full', 0),
+        'sync_dropped_images': s['sync_dropped_images'],
+        'sync_dropped_keypoints': s['sync_dropped_keypoints'],
+        'matcher_errors': s.get('matcher_errors', 0),
+        'internal_errors': s.get('internal_errors', 0),
+        'rejected_total': s.get('rejected', 0),
+    }
+    for reason in REASONS:
+        values[f'rejected_{reason}'] = s.get(f'rejected_{reason}', 0)
+    status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+    return status
