@@ -9,28 +9,27 @@ Each test module runs its nodes in its own ``rclpy.Context`` on its own DDS doma
 import os
 from pathlib import Path
 import threading
-import time
-from typing import Callable, List
+from typing import List
 
-from builtin_interfaces.msg import Time
 import cv2
 import numpy as np
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
-from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 from superglue_ros.features import OrbExtractor
 from superglue_ros.ros.conversions import keypoints_from_features, numpy_to_image
+from superglue_ros.ros.graph import Graph, reliable_input_overrides, reliable_qos, wait_for
+from superglue_ros.ros.sync import to_time
+from superglue_ros.tools.demo_bag import bundled_frames
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-FRAMES = sorted((PACKAGE_ROOT / 'superglue_ros' / 'data' / 'tum_freiburg').glob('*.jpg'))
+FRAMES = bundled_frames()
 CONFIG = PACKAGE_ROOT / 'config' / 'superglue.yaml'
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+RELIABLE = reliable_qos(50)
 SMALL_CONF = {'descriptor_dim': 64, 'input_dim': 256, 'descriptor_type': 'orb',
               'keypoint_encoder': [32, 64], 'gnn_layers': 1, 'sinkhorn_iterations': 10}
+
+__all__ = ['Collector', 'CONFIG', 'domain_id', 'Harness', 'make_weights', 'RELIABLE',
+           'reliable_inputs', 'small_weights', 'stamp', 'TumFrames', 'wait_for']
 
 
 def domain_id(offset: int) -> int:
@@ -38,45 +37,12 @@ def domain_id(offset: int) -> int:
     return int(os.environ.get('TEST_DOMAIN_BASE', 60)) + offset
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, period: float = 0.01
-             ) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(period)
-    return bool(predicate())
-
-
-class Harness:
-    """An initialised context plus an executor spinning in a daemon thread."""
+class Harness(Graph):
+    """The production in-process graph plus a driver node ``node`` for the test's topics."""
 
     def __init__(self, domain: int, threads: int = 4):
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
-        self.nodes: List = []
-        self.node = self.add(rclpy.create_node('test_driver', context=self.context))
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def add(self, node):
-        self.nodes.append(node)
-        self.executor.add_node(node)
-        return node
-
-    def remove(self, node) -> None:
-        self.executor.remove_node(node)
-        self.nodes.remove(node)
-        time.sleep(0.2)  # let callbacks already handed to executor threads finish
-        node.destroy_node()
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=5.0)
-        for node in reversed(self.nodes):
-            node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        super().__init__(domain, threads, name='test_executor')
+        self.node = self.create_node('test_driver')
 
 
 class Collector:
@@ -101,20 +67,12 @@ class Collector:
             return list(self.msgs)
 
 
-def reliable_inputs(namespace: str, depth: int = 50) -> List[Parameter]:
-    """Build QoS overrides that make the matcher's inputs reliable (tests lose nothing)."""
-    params = []
-    for topic in ('image', 'keypoints'):
-        prefix = f'qos_overrides./{namespace}/{topic}.subscription'
-        params += [Parameter(f'{prefix}.reliability', value='reliable'),
-                   Parameter(f'{prefix}.depth', value=depth)]
-    return params
+def reliable_inputs(namespace: str, depth: int = 50):
+    """Build QoS overrides that make the matcher's inputs in ``namespace`` reliable."""
+    return reliable_input_overrides([f'/{namespace}/image', f'/{namespace}/keypoints'], depth)
 
 
-def stamp(seconds: float) -> Time:
-    """Convert seconds to a builtin_interfaces/Time."""
-    sec = int(seconds)
-    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+stamp = to_time
 
 
 class TumFrames:
@@ -153,10 +111,11 @@ def make_weights(directory: Path) -> Path:
 
 
 def small_weights(directory: Path) -> Path:
+    """Write small random ORB weights into ``directory``; returns their path."""
     import torch
-    from superglue_ros.models.superglue import SuperGlue
+    from superglue_ros.models import get_model
     from superglue_ros.weights import save_weights
     torch.manual_seed(0)
     path = Path(directory) / 'small_orb.pth'
-    save_weights(path, SuperGlue(SMALL_CONF), {'note': 'random test weights'})
+    save_weights(path, get_model('superglue', SMALL_CONF), {'note': 'random test weights'})
     return path

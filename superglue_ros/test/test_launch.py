@@ -95,3 +95,13 @@ def test_config_has_one_comment_per_key():
         stripped = line.strip()
         if stripped and not stripped.startswith('#') and not stripped.endswith(':'):
             assert '#' in line, f'no comment: {line}'
+
+
+def test_topic_defaults_match_the_tools(tree):
+    # The replay and the demo bag wire the nodes as the launch file does (ros/topics.py).
+    from superglue_ros.ros import topics
+    defaults = {_const(c.args[0]): _const(_kwargs(c)['default_value'])
+                for c in _calls(tree, 'DeclareLaunchArgument')}
+    assert defaults['image_topic'] == topics.IMAGE_TOPIC
+    assert defaults['keypoints_topic'] == topics.KEYPOINTS_TOPIC
+    assert defaults['correspondences_topic'] == topics.CORRESPONDENCES_TOPIC

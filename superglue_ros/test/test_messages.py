@@ -2,46 +2,29 @@
 # SPDX-License-Identifier: Apache-2.0
 """superglue_ros_msgs: both messages travel over real DDS between two nodes."""
 
-import os
-import threading
-import time
-
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from superglue_ros_msgs.msg import Correspondences, Keypoints
+
+from ros_harness import Collector, domain_id, Harness, wait_for
 
 
 def _roundtrip(msg_type, msg, topic):
-    context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=int(os.environ.get('TEST_DOMAIN_BASE', 60)) + 1)
+    """Publish ``msg`` from one node to another of an in-process graph; the received copy."""
+    harness = Harness(domain_id(1))
     try:
-        pub_node = rclpy.create_node('sg_test_pub', context=context)
-        sub_node = rclpy.create_node('sg_test_sub', context=context)
-        got = []
-        done = threading.Event()
-
-        def callback(m):
-            got.append(m)
-            done.set()
-        sub_node.create_subscription(msg_type, topic, callback, 10)
-        pub = pub_node.create_publisher(msg_type, topic, 10)
-        ex = SingleThreadedExecutor(context=context)
-        ex.add_node(pub_node)
-        ex.add_node(sub_node)
-        deadline = time.time() + 20
-        while not done.is_set() and time.time() < deadline:
-            if pub.get_subscription_count() > 0:
-                pub.publish(msg)
-            ex.spin_once(timeout_sec=0.1)
-        ex.shutdown()
-        pub_node.destroy_node()
-        sub_node.destroy_node()
+        received = Collector()
+        sub_node = harness.create_node('sg_test_sub')
+        sub_node.create_subscription(msg_type, topic, received, 10)
+        pub = harness.node.create_publisher(msg_type, topic, 10)
+        assert wait_for(lambda: pub.get_subscription_count() > 0, 20.0), 'no discovery'
+        for _ in range(200):  # volatile durability: publish until the subscription has one
+            pub.publish(msg)
+            if wait_for(lambda: len(received) > 0, 0.1):
+                return received.msgs[0]
+        raise AssertionError(f'no {msg_type.__name__} received over DDS')
     finally:
-        rclpy.shutdown(context=context)
-    assert got, f'no {msg_type.__name__} received over DDS'
-    return got[0]
+        harness.close()
 
 
 def test_keypoints_roundtrip_over_dds():

@@ -12,9 +12,12 @@ from sensor_msgs.msg import Image
 from superglue_ros_msgs.msg import Keypoints
 
 from ros_harness import domain_id, make_weights
+from superglue_ros.replay.bag import typestore
+from superglue_ros.replay.run import OUTPUT_BAG, run_replay
+from superglue_ros.ros.topics import CORRESPONDENCES_TOPIC
 from superglue_ros.tools.demo_bag import (bundled_frames, IMAGE_TOPIC, KEYPOINTS_TOPIC,
-                                          make_demo_bag, typestore)
-from superglue_ros.tools.replay import (CORRESPONDENCES_TOPIC, main, OUTPUT_BAG, run_replay)
+                                          make_demo_bag)
+from superglue_ros.tools.replay import main
 
 DOMAIN = domain_id(21)
 

@@ -15,16 +15,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
+
+from ..replay.bag import (IMAGE_TYPE, KEYPOINTS_TYPE, storage_plugin, STORAGES,
+                          typestore)
+from ..ros.topics import IMAGE_TOPIC
 
 DATA = Path(__file__).resolve().parents[1] / 'data' / 'tum_freiburg'
-IMAGE_TOPIC = '/camera/image_raw'
 KEYPOINTS_TOPIC = '/keypoints'
 FRAME_ID = 'camera_optical'
-IMAGE_TYPE = 'sensor_msgs/msg/Image'
-KEYPOINTS_TYPE = 'superglue_ros_msgs/msg/Keypoints'
-CORRESPONDENCES_TYPE = 'superglue_ros_msgs/msg/Correspondences'
-STORAGES = ('sqlite3', 'mcap')
 ENCODINGS = ('bgr8', 'rgb8')
 
 
@@ -34,44 +33,6 @@ def bundled_frames() -> List[Path]:
     if not frames:
         raise FileNotFoundError(f'bundled TUM frames missing in {DATA}')
     return frames
-
-
-def msg_dirs() -> List[Path]:
-    """Directories that may hold the superglue_ros_msgs .msg files, most specific first."""
-    dirs = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        dirs.append(Path(get_package_share_directory('superglue_ros_msgs')) / 'msg')
-    except Exception:  # noqa: BLE001 - no ament index (pip setup without AMENT_PREFIX_PATH)
-        pass
-    dirs.append(Path(sys.prefix) / 'share' / 'superglue_ros_msgs' / 'msg')
-    dirs.append(Path(__file__).resolve().parents[3] / 'superglue_ros_msgs' / 'msg')
-    return dirs
-
-
-def typestore():
-    """Return a rosbags Jazzy typestore with the superglue_ros_msgs types registered."""
-    from rosbags.typesys import get_types_from_msg, get_typestore, Stores
-    store = get_typestore(Stores.ROS2_JAZZY)
-    for directory in msg_dirs():
-        files = [directory / 'Keypoints.msg', directory / 'Correspondences.msg']
-        if all(f.is_file() for f in files):
-            types: Dict = {}
-            for f in files:
-                types.update(get_types_from_msg(f.read_text(),
-                                                f'superglue_ros_msgs/msg/{f.stem}'))
-            store.register(types)
-            return store
-    raise FileNotFoundError('superglue_ros_msgs .msg files not found in: '
-                            + ', '.join(str(d) for d in msg_dirs()))
-
-
-def storage_plugin(name: str):
-    """Return the rosbags StoragePlugin for 'sqlite3' or 'mcap'."""
-    from rosbags.rosbag2 import StoragePlugin
-    if name not in STORAGES:
-        raise ValueError(f'storage must be one of {STORAGES}, got {name!r}')
-    return StoragePlugin.MCAP if name == 'mcap' else StoragePlugin.SQLITE3
 
 
 def make_demo_bag(path, storage: str = 'sqlite3', encoding: str = 'bgr8',

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import threading
 import time
 from typing import Any, Dict, List, Optional
@@ -37,52 +36,15 @@ def _p95_ms(values: List[float]) -> float:
     return float(np.percentile(values, 95) * 1e3) if values else float('nan')
 
 
-def run_node_benchmark(num_keypoints: int = 1024, frames: int = 30, weights: Optional[str] = None,
-                       device: str = 'cpu', warmup: int = 3, verify: bool = True,
-                       domain_id: Optional[int] = None, timeout: float = 60.0
-                       ) -> Dict[str, Any]:
-    """Measure the node's end-to-end latency against the bare matcher call; returns a dict."""
-    import cv2
-    import rclpy
-    from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
+def _feed(graph, ns: str, frames: List, features: List, count: int, timeout: float):
+    """Publish ``count`` keyframes one at a time; yield (keypoints msg, correspondences, s)."""
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
-    from builtin_interfaces.msg import Time
     from superglue_ros_msgs.msg import Correspondences, Keypoints
 
-    from ..features import OrbExtractor
-    from ..nodes.matcher_node import MatcherNode
-    from ..ros.conversions import (features_from_keypoints, keypoints_from_features,
-                                   numpy_to_image)
-    from ..weights import default_weights_path
-
-    data = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'data', 'tum_freiburg')
-    paths = sorted(os.path.join(data, f) for f in os.listdir(data) if f.endswith('.jpg'))
-    extractor = OrbExtractor(num_keypoints)
-    grays = [cv2.imread(p, cv2.IMREAD_GRAYSCALE) for p in paths]
-    features = [extractor(g) for g in grays]
-    weights = str(weights or default_weights_path())
-    ns = 'superglue_bench'
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-
-    context = Context()
-    rclpy.init(context=context, domain_id=domain_id)
-    overrides = [Parameter('weights', value=weights), Parameter('device', value=device),
-                 Parameter('max_keypoints', value=0), Parameter('queue_policy', value='block'),
-                 Parameter('verify', value=bool(verify))]
-    for topic in ('image', 'keypoints'):
-        overrides.append(Parameter(f'qos_overrides./{ns}/{topic}.subscription.reliability',
-                                   value='reliable'))
-    matcher = MatcherNode(context=context, namespace=ns, parameter_overrides=overrides)
-    driver = rclpy.create_node('superglue_bench_driver', context=context)
-    executor = MultiThreadedExecutor(num_threads=2, context=context)
-    executor.add_node(matcher)
-    executor.add_node(driver)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    from ..ros.conversions import keypoints_from_features, numpy_to_image
+    from ..ros.graph import reliable_qos
+    from ..ros.sync import to_time
 
     received: List[Any] = []
     arrived = threading.Event()
@@ -91,33 +53,62 @@ def run_node_benchmark(num_keypoints: int = 1024, frames: int = 30, weights: Opt
         received.append((time.perf_counter(), msg))
         arrived.set()
 
-    image_pub = driver.create_publisher(Image, f'/{ns}/image', reliable)
-    kp_pub = driver.create_publisher(Keypoints, f'/{ns}/keypoints', reliable)
+    driver = graph.create_node('superglue_bench_driver')
+    image_pub = driver.create_publisher(Image, f'/{ns}/image', reliable_qos(10))
+    kp_pub = driver.create_publisher(Keypoints, f'/{ns}/keypoints', reliable_qos(10))
     sub = driver.create_subscription(Correspondences, f'/{ns}/correspondences',
-                                     on_correspondences, reliable)
-    try:
-        end = time.monotonic() + 20.0
-        while not (image_pub.get_subscription_count() and kp_pub.get_subscription_count()
-                   and sub.get_publisher_count()):
-            if time.monotonic() > end:
-                raise RuntimeError('discovery between the benchmark and the node timed out')
-            time.sleep(0.01)
-        engine = matcher._engine
-        end_to_end, round_trip, bare, node_model, matches, sizes = [], [], [], [], [], []
+                                     on_correspondences, reliable_qos(10))
+    if not graph.wait_for(lambda: (image_pub.get_subscription_count()
+                                   and kp_pub.get_subscription_count()
+                                   and sub.get_publisher_count()), 20.0):
+        raise RuntimeError('discovery between the benchmark and the node timed out')
+    for k in range(count):
+        i = k % len(frames)
+        header = Header(stamp=to_time(1000.0 + 0.1 * k), frame_id='camera')
+        kp_msg = keypoints_from_features(features[i], header, k + 1)
+        image_pub.publish(numpy_to_image(frames[i], 'mono8', header, use_cv_bridge=False))
+        arrived.clear()
+        sent = time.perf_counter()
+        kp_pub.publish(kp_msg)
+        if not arrived.wait(timeout):
+            raise RuntimeError(f'no correspondences for keyframe {k + 1} in {timeout} s')
+        got, msg = received[-1]
+        yield kp_msg, msg, got - sent
+
+
+def run_node_benchmark(num_keypoints: int = 1024, frames: int = 30, weights: Optional[str] = None,
+                       device: str = 'cpu', warmup: int = 3, verify: bool = True,
+                       domain_id: Optional[int] = None, timeout: float = 60.0
+                       ) -> Dict[str, Any]:
+    """Measure the node's end-to-end latency against the bare matcher call; returns a dict."""
+    import cv2
+    from rclpy.parameter import Parameter
+    from superglue_ros_msgs.msg import Correspondences
+
+    from ..features import OrbExtractor
+    from ..nodes.matcher_node import MatcherNode
+    from ..ros.conversions import features_from_keypoints
+    from ..ros.graph import Graph, reliable_input_overrides
+    from ..weights import weights_path
+    from .demo_bag import bundled_frames
+
+    extractor = OrbExtractor(num_keypoints)
+    grays = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in bundled_frames()]
+    features = [extractor(g) for g in grays]
+    weights = str(weights_path(weights))
+    ns = 'superglue_bench'
+    overrides = [Parameter('weights', value=weights), Parameter('device', value=device),
+                 Parameter('max_keypoints', value=0), Parameter('queue_policy', value='block'),
+                 Parameter('verify', value=bool(verify))]
+    overrides += reliable_input_overrides([f'/{ns}/image', f'/{ns}/keypoints'], 10)
+    end_to_end, round_trip, bare, matches, sizes = [], [], [], [], []
+    with Graph(domain_id, threads=2, name='superglue_bench_executor') as graph:
+        matcher = graph.add(MatcherNode(context=graph.context, namespace=ns,
+                                        parameter_overrides=overrides))
+        engine = matcher.engine
         previous = None
-        for k in range(frames + warmup + 1):
-            i = k % len(grays)
-            t = 1000.0 + 0.1 * k
-            header = Header(stamp=Time(sec=int(t), nanosec=int(round((t % 1) * 1e9))),
-                            frame_id='camera')
-            kp_msg = keypoints_from_features(features[i], header, k + 1)
-            image_pub.publish(numpy_to_image(grays[i], 'mono8', header, use_cv_bridge=False))
-            arrived.clear()
-            sent = time.perf_counter()
-            kp_pub.publish(kp_msg)
-            if not arrived.wait(timeout):
-                raise RuntimeError(f'no correspondences for keyframe {k + 1} in {timeout} s')
-            got, msg = received[-1]
+        for k, (kp_msg, msg, rtt) in enumerate(_feed(graph, ns, grays, features,
+                                                     frames + warmup + 1, timeout)):
             # The same pair, matched directly with the node's engine.
             current = engine.prepare(features_from_keypoints(kp_msg))
             if previous is not None:
@@ -128,17 +119,11 @@ def run_node_benchmark(num_keypoints: int = 1024, frames: int = 30, weights: Opt
             if msg.status != Correspondences.STATUS_OK or k <= warmup:
                 continue
             end_to_end.append(float(msg.latency))
-            round_trip.append(got - sent)
+            round_trip.append(rtt)
             bare.append(bare_s)
             matches.append(len(msg.current_indices))
             sizes.append(len(kp_msg.x))
-        stats = matcher.stats()
-        node_model = stats['match_time_p50']
-    finally:
-        executor.shutdown(timeout_sec=5.0)
-        matcher.destroy_node()
-        driver.destroy_node()
-        rclpy.try_shutdown(context=context)
+        node_model = matcher.stats()['match_time_p50']
 
     e2e, base = _median_ms(end_to_end), _median_ms(bare)
     return {

@@ -1,0 +1,229 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""The replay's report: figures (report.json), a table (report.md), plots and match pictures."""
+
+from __future__ import annotations
+
+from collections import Counter
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+from .bag import BagInfo, read_correspondences, read_images
+from .player import Record
+from ..ros.topics import CORRESPONDENCES_TOPIC
+
+
+def status_names() -> Dict[int, str]:
+    """Correspondences.STATUS_* values -> 'ok', 'first_keyframe', ... (from the message)."""
+    from superglue_ros_msgs.msg import Correspondences
+    return {getattr(Correspondences, name): name[len('STATUS_'):].lower()
+            for name in dir(Correspondences) if name.startswith('STATUS_')}
+
+
+def percentiles(values: Sequence[float]) -> Dict[str, float]:
+    """p50/p95/p99/mean/max of ``values`` (all 0.0 when empty)."""
+    if not len(values):
+        return {'p50': 0.0, 'p95': 0.0, 'p99': 0.0, 'mean': 0.0, 'max': 0.0}
+    a = np.asarray(values, np.float64)
+    return {'p50': float(np.percentile(a, 50)), 'p95': float(np.percentile(a, 95)),
+            'p99': float(np.percentile(a, 99)), 'mean': float(a.mean()), 'max': float(a.max())}
+
+
+def _ratio(r: Record):
+    return r.inliers / r.matches if r.verified and r.matches else None
+
+
+def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -> Dict[str, Any]:
+    """Every figure of the report from the recorded messages and the run's ``result``."""
+    names = status_names()
+    records = sorted(records, key=lambda r: r.current_stamp_ns)
+    ok = [r for r in records if names.get(r.status) == 'ok']
+    stats = result['node_stats']
+    drops = {
+        'queue_full': int(stats.get('dropped_queue_full', 0)),
+        'unpaired_keypoints': int(stats.get('sync_dropped_keypoints', 0)),
+        'lost_in_transport': max(0, result['keyframes_in']
+                                 - result['keypoints_reaching_matcher']),
+    }
+    ratios = [_ratio(r) for r in ok if _ratio(r) is not None]
+    kin, kout = result['keyframes_in'], len(records)
+    report: Dict[str, Any] = {
+        'bag': str(info.path), 'storage': info.storage, 'image_topic': info.image_topic,
+        'keypoints_topic': info.keypoints_topic,
+        'keypoints_from': 'bag' if info.keypoints_topic else 'frontend_node',
+        'mode': 'as_fast_as_possible' if result.get('rate') is None
+        else f'rate x{result["rate"]}',
+        'bag_duration_s': info.duration_ns * 1e-9, 'wall_s': result['wall_s'],
+        'frames_read': info.num_images, 'frames_published': result['frames_published'],
+        'keyframes_in': kin, 'correspondences_out': kout,
+        # Every keyframe sent is answered or counted as dropped by name.
+        'unaccounted': kin - kout - sum(drops.values()),
+        'all_keyframes_accounted': kin == kout + sum(drops.values()),
+        'statuses': dict(Counter(names.get(r.status, str(r.status)) for r in records)),
+        'drops': drops, 'dropped_total': sum(drops.values()),
+        'rejections': {k[len('rejected_'):]: int(v) for k, v in stats.items()
+                       if k.startswith('rejected_') and v},
+        'matches_per_keyframe': float(np.mean([r.matches for r in ok])) if ok else 0.0,
+        'matches_median': float(np.median([r.matches for r in ok])) if ok else 0.0,
+        'inlier_ratio': float(np.mean(ratios)) if ratios else 0.0,
+        'latency_s': percentiles([r.latency for r in ok]),
+        'end_to_end_s': percentiles([r.end_to_end for r in ok if r.end_to_end is not None]),
+        'keyframes_per_s': kout / result['wall_s'] if result['wall_s'] > 0 else 0.0,
+        'output_bag': result['output_bag'], 'output_topic': CORRESPONDENCES_TOPIC,
+    }
+    for key in ('device', 'weights', 'weights_metadata', 'max_keypoints', 'match_threshold',
+                'queue_policy', 'params_file', 'node_stats', 'frontend_counts'):
+        report[key] = result[key]
+    report['keyframes'] = [
+        {'current_id': r.current_id, 'reference_id': r.reference_id,
+         'stamp': r.current_stamp_ns * 1e-9, 'status': names.get(r.status, r.status),
+         'matches': r.matches, 'inliers': r.inliers, 'inlier_ratio': _ratio(r),
+         'latency_s': r.latency, 'end_to_end_s': r.end_to_end, 'message': r.message}
+        for r in records]
+    return report
+
+
+def write_report(info: BagInfo, records: List[Record], result: Dict[str, Any], out: Path,
+                 visualisations: int) -> Dict[str, Any]:
+    """Build the report, draw its figures into ``out``, write report.json and report.md."""
+    report = build_report(info, records, result)
+    names = status_names()
+    records = sorted(records, key=lambda r: r.current_stamp_ns)
+    ok = [r for r in records if names.get(r.status) == 'ok']
+    report['figures'] = plot_figures(records, out)
+    report['figures'] += match_pictures(info, ok, result['bag_times'],
+                                        Path(result['output_bag']), out, visualisations)
+    (out / 'report.json').write_text(json.dumps(report, indent=2) + '\n')
+    (out / 'report.md').write_text(markdown(report))
+    return report
+
+
+def plot_figures(records: List[Record], out: Path) -> List[str]:
+    """Plot matches and inlier ratio per keyframe, and latencies; returns the file names."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    names = status_names()
+    ok = [r for r in records if names.get(r.status) == 'ok']
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ids = [r.current_id for r in records]
+    ax.bar(ids, [r.matches for r in records], color='tab:blue', label='matches')
+    for r in records:
+        if names.get(r.status) not in ('ok', 'first_keyframe'):
+            ax.axvline(r.current_id, color='tab:red', lw=1, ls=':')
+    ax.set_xlabel('keyframe id')
+    ax.set_ylabel('matches', color='tab:blue')
+    twin = ax.twinx()
+    pts = [(r.current_id, _ratio(r)) for r in ok if _ratio(r) is not None]
+    if pts:
+        twin.plot(*zip(*pts), 'o-', color='tab:orange', label='inlier ratio')
+    twin.set_ylim(0, 1.05)
+    twin.set_ylabel('inlier ratio (RANSAC)', color='tab:orange')
+    ax.set_title('Matches and inlier ratio per keyframe (red: rejected / error)')
+    fig.tight_layout()
+    fig.savefig(out / 'matches_per_keyframe.png', dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    lat = np.array([r.latency for r in ok]) * 1e3
+    e2e = np.array([r.end_to_end for r in ok if r.end_to_end is not None]) * 1e3
+    if len(lat):
+        bins = np.linspace(0, max(lat.max(), e2e.max() if len(e2e) else 0) * 1.05 + 1e-3, 30)
+        ax.hist(lat, bins=bins, alpha=0.7, label='node latency')
+        if len(e2e):
+            ax.hist(e2e, bins=bins, alpha=0.4, label='replay end-to-end')
+        for q, ls in ((50, '-'), (95, '--'), (99, ':')):
+            v = np.percentile(lat, q)
+            ax.axvline(v, color='k', ls=ls, lw=1, label=f'p{q} {v:.0f} ms')
+    ax.set_xlabel('latency [ms]')
+    ax.set_ylabel('keyframes')
+    ax.set_title('Matcher latency (keypoints in -> correspondences out)')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / 'latency_histogram.png', dpi=100)
+    plt.close(fig)
+    return ['matches_per_keyframe.png', 'latency_histogram.png']
+
+
+def match_pictures(info: BagInfo, ok: List[Record], bag_times: Dict[int, int],
+                   output_bag: Path, out: Path, count: int) -> List[str]:
+    """Draw a few keyframe pairs from the bag's images and the recorded coordinates."""
+    import cv2
+
+    from ..viz import draw_matches
+
+    if not ok or count <= 0:
+        return []
+    picks = sorted({int(i) for i in np.linspace(0, len(ok) - 1, min(count, len(ok)))})
+    chosen = [ok[i] for i in picks]
+    # The coordinates live in the output bag; read them back from there.
+    matches = read_correspondences(output_bag, CORRESPONDENCES_TOPIC,
+                                   [r.current_stamp_ns for r in chosen])
+    images = read_images(info, bag_times, [s for r in chosen
+                                           for s in (r.current_stamp_ns, r.reference_stamp_ns)])
+    names = []
+    for r in chosen:
+        msg = matches.get(r.current_stamp_ns)
+        im0, im1 = images.get(r.reference_stamp_ns), images.get(r.current_stamp_ns)
+        if msg is None or im0 is None or im1 is None:
+            continue
+        p0 = np.stack([np.asarray(msg.reference_x), np.asarray(msg.reference_y)], 1)
+        p1 = np.stack([np.asarray(msg.current_x), np.asarray(msg.current_y)], 1)
+        inlier = np.asarray(msg.inlier, bool) if msg.verified else None
+        canvas = draw_matches(im0, im1, p0, p1, np.asarray(msg.confidence), inliers=inlier,
+                              text=[f'keyframe {r.reference_id} -> {r.current_id}',
+                                    f'{r.matches} matches, {r.inliers} inliers, '
+                                    f'{r.latency * 1e3:.0f} ms'])
+        name = f'matches_kf{r.reference_id:04d}_kf{r.current_id:04d}.png'
+        cv2.imwrite(str(out / name), canvas)
+        names.append(name)
+    return names
+
+
+def _listing(counts: Dict[str, int]) -> str:
+    return ', '.join(f'{k} {v}' for k, v in counts.items())
+
+
+def markdown(rep: Dict[str, Any]) -> str:
+    """report.md: one table of the headline figures, then the figures."""
+    lat, e2e = rep['latency_s'], rep['end_to_end_s']
+    kp_topic = f' `{rep["keypoints_topic"]}`' if rep['keypoints_topic'] else ''
+    rejections = sum(rep['rejections'].values())
+    ms = '{:.1f} / {:.1f} / {:.1f} ms'.format
+    lines = [
+        '# superglue-replay report', '',
+        f'Bag `{rep["bag"]}` ({rep["storage"]}), images `{rep["image_topic"]}`, keypoints from '
+        f'{rep["keypoints_from"]}{kp_topic}'
+        f'; replay {rep["mode"]}; device {rep["device"]}; weights `{rep["weights"]}`; '
+        f'max_keypoints {rep["max_keypoints"]}, match_threshold {rep["match_threshold"]:.2f}.',
+        '', '| figure | value |', '|---|---|',
+        f'| frames read / published | {rep["frames_read"]} / {rep["frames_published"]} |',
+        f'| keyframes in / correspondences out | {rep["keyframes_in"]} / '
+        f'{rep["correspondences_out"]} |',
+        f'| all keyframes accounted for | {"yes" if rep["all_keyframes_accounted"] else "NO"}'
+        f' ({rep["unaccounted"]} unaccounted) |',
+        f'| drops | {rep["dropped_total"]} ({_listing(rep["drops"])}) |',
+        f'| rejections | {rejections} '
+        + (f'({_listing(rep["rejections"])})' if rep['rejections'] else '') + ' |',
+        f'| statuses | {_listing(dict(sorted(rep["statuses"].items())))} |',
+        f'| matches per keyframe (mean / median) | {rep["matches_per_keyframe"]:.1f} / '
+        f'{rep["matches_median"]:.0f} |',
+        f'| inlier ratio (mean, RANSAC F) | {rep["inlier_ratio"]:.3f} |',
+        f'| node latency p50 / p95 / p99 | '
+        f'{ms(lat["p50"] * 1e3, lat["p95"] * 1e3, lat["p99"] * 1e3)} |',
+        f'| replay end-to-end p50 / p95 / p99 | '
+        f'{ms(e2e["p50"] * 1e3, e2e["p95"] * 1e3, e2e["p99"] * 1e3)} |',
+        f'| keyframes per second (wall) | {rep["keyframes_per_s"]:.2f} |',
+        f'| wall time / bag duration | {rep["wall_s"]:.1f} s / {rep["bag_duration_s"]:.1f} s |',
+        '',
+        f'Output: `{rep["output_bag"]}` (topic `{rep["output_topic"]}`). Node latency is '
+        'keypoints received -> correspondences published, as the node stamps it; end-to-end '
+        'is frame published by the replay -> correspondences received (front-end and DDS '
+        'included).', '',
+    ]
+    lines += [f'![{name}]({name})' for name in rep['figures']]
+    return '\n'.join(lines) + '\n'
