@@ -41,20 +41,9 @@ def tiny_weights(tmp_path, tiny_model):
 
 
 def random_inputs(m: int, n: int, dim: int, seed: int = 0, batch: int = 1):
-    """Random keypoints/scores/unit descriptors in a 640x480 image."""
-    g = torch.Generator().manual_seed(seed)
-    size = torch.tensor([[640.0, 480.0]]).expand(batch, 2)
-
-    def desc(k):
-        return torch.nn.functional.normalize(torch.randn(batch, dim, k, generator=g), dim=1)
-    return {
-        'keypoints0': torch.rand(batch, m, 2, generator=g) * size[:, None],
-        'keypoints1': torch.rand(batch, n, 2, generator=g) * size[:, None],
-        'scores0': torch.rand(batch, m, generator=g),
-        'scores1': torch.rand(batch, n, generator=g),
-        'descriptors0': desc(m), 'descriptors1': desc(n),
-        'image_size0': size, 'image_size1': size,
-    }
+    """Random keypoints/scores/unit descriptors in a 640x480 image (superglue-bench's pairs)."""
+    from superglue_ros.tools.bench import random_pair
+    return random_pair(n, dim, torch.device('cpu'), seed, m=m, batch=batch)
 
 
 def shipped_weights_or_skip():

@@ -123,17 +123,24 @@ def time_calls(fn: Callable[[], object], device: torch.device, reps: int, warmup
     return times
 
 
-def random_pair(n: int, dim: int, device: torch.device, seed: int = 0) -> Dict[str, torch.Tensor]:
-    """Random keypoints/scores/unit descriptors in a 640x480 image."""
+def random_pair(n: int, dim: int, device: torch.device, seed: int = 0,
+                m: Optional[int] = None, batch: int = 1) -> Dict[str, torch.Tensor]:
+    """Random keypoints/scores/unit descriptors in a 640x480 image: M (default N) and N of them.
+
+    Shapes as the model's input: keypoints0 [B x M x 2], scores0 [B x M],
+    descriptors0 [B x dim x M], image_size0 [B x 2]; likewise for image 1 with N.
+    """
+    m = n if m is None else m
     g = torch.Generator().manual_seed(seed)
-    size = torch.tensor([[640.0, 480.0]])
-    data = {'keypoints0': torch.rand(1, n, 2, generator=g) * size,
-            'keypoints1': torch.rand(1, n, 2, generator=g) * size,
-            'scores0': torch.rand(1, n, generator=g), 'scores1': torch.rand(1, n, generator=g),
-            'descriptors0': torch.nn.functional.normalize(
-                torch.randn(1, dim, n, generator=g), dim=1),
-            'descriptors1': torch.nn.functional.normalize(
-                torch.randn(1, dim, n, generator=g), dim=1),
+    size = torch.tensor([[640.0, 480.0]]).expand(batch, 2)
+
+    def desc(k):
+        return torch.nn.functional.normalize(torch.randn(batch, dim, k, generator=g), dim=1)
+    data = {'keypoints0': torch.rand(batch, m, 2, generator=g) * size[:, None],
+            'keypoints1': torch.rand(batch, n, 2, generator=g) * size[:, None],
+            'scores0': torch.rand(batch, m, generator=g),
+            'scores1': torch.rand(batch, n, generator=g),
+            'descriptors0': desc(m), 'descriptors1': desc(n),
             'image_size0': size, 'image_size1': size}
     return {k: v.to(device) for k, v in data.items()}
 
