@@ -42,14 +42,16 @@ class ImageMatcher:
     """Detect features in two images and match them with SuperGlue.
 
     weights: file path (default: the shipped ORB weights); features: 'orb' or 'sift' (must
-    match the weights); device: auto | cpu | cuda[:N] (CUDA absent -> CPU with a warning).
+    match the weights); distribution: ORB keypoint spread, 'grid' (ORB-SLAM-style cells, the
+    default: measured better for relative pose on real motion) or 'response' (strongest
+    anywhere); device: auto | cpu | cuda[:N] (CUDA absent -> CPU with a warning).
     Raises weights.WeightsError when the weights file is missing or unreadable.
     """
 
     def __init__(self, weights: Optional[Union[str, Path]] = None, features: str = 'orb',
                  max_keypoints: int = 1024, device: str = 'auto', fp16: bool = False,
                  match_threshold: Optional[float] = None,
-                 sinkhorn_iterations: Optional[int] = None):
+                 sinkhorn_iterations: Optional[int] = None, distribution: str = 'grid'):
         overrides = {}
         if match_threshold is not None:
             overrides['match_threshold'] = float(match_threshold)
@@ -61,7 +63,7 @@ class ImageMatcher:
         if features != expected:
             raise ValueError(f'features={features!r} but the weights in '
                              f'{self.engine.metadata["path"]} expect {expected!r} descriptors')
-        self.extractor = make_extractor(features, max_keypoints)
+        self.extractor = make_extractor(features, max_keypoints, distribution)
 
     def extract(self, image: ImageLike) -> Features:
         """Detect keypoints and descriptors in an image (path or BGR/gray array)."""

@@ -34,6 +34,7 @@ from ..descriptors import adapt_scores, orb_to_float
 from ..evaluation.motion import match_accuracy, select_pairs, summarize, undistorted_pixels
 from ..features import Features
 from ..geometry import estimate_pose, relative_pose_error
+from ..models import DEFAULT_MODEL, get_model, model_name
 from ..models.superglue import SuperGlue
 from ..weights import load_weights, save_weights
 
@@ -418,8 +419,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--workers', type=int, default=1)
     p.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    p.add_argument('--arch', default=DEFAULT_MODEL, help='registered model name (models)')
     p.add_argument('--model', type=str, default='',
-                   help='JSON dict of SuperGlue config overrides of the shipped model')
+                   help='JSON dict of model config overrides of the shipped model')
     p.add_argument('--export', type=str, default='',
                    help='write best.pt of --out as a shippable weights file to this path, exit')
     p.add_argument('--threshold', type=float, default=None,
@@ -432,7 +434,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def sweep_thresholds(out: Path, args: argparse.Namespace) -> Dict[str, Dict[str, float]]:
     """Precision/recall of best.pt on the validation pairs for a range of match thresholds."""
     ckpt = load_checkpoint(out / 'best.pt')
-    model = SuperGlue(ckpt['config'])
+    model = get_model(ckpt.get('model_name', DEFAULT_MODEL), ckpt['config'])
     model.load_state_dict(ckpt['model'])
     model.eval()
     a = ckpt['args']
@@ -459,7 +461,7 @@ def export(out: Path, dest: Path, threshold: Optional[float] = None) -> None:
     config = dict(ckpt['config'])
     if threshold is not None:
         config['match_threshold'] = float(threshold)
-    model = SuperGlue(config)
+    model = get_model(ckpt.get('model_name', DEFAULT_MODEL), config)
     model.load_state_dict(ckpt['model'])
     meta = {'trained_by': 'superglue_ros superglue-train', 'licence': 'Apache-2.0',
             'step': ckpt['step'], 'pairs_seen': ckpt['step'] * ckpt['args']['batch_size'],
@@ -513,13 +515,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 return 2
     model_conf = {**SHIPPED_MODEL, **(json.loads(args.model) if args.model else {})}
     torch.manual_seed(args.seed)
-    model = SuperGlue(model_conf)
+    model = get_model(args.arch, model_conf)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, elapsed, best_f1 = 0, 0.0, -1.0
     ckpt_path = out / 'checkpoint.pt'
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
-        model = SuperGlue(ckpt['config'])
+        model = get_model(ckpt.get('model_name', DEFAULT_MODEL), ckpt['config'])
         model.load_state_dict(ckpt['model'])
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         opt.load_state_dict(ckpt['optimizer'])
@@ -581,7 +583,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t_start = time.time() - elapsed
 
     def save(path: Path, val: Optional[Dict[str, float]] = None) -> None:
-        torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
+        torch.save({'model': model.state_dict(), 'model_name': model_name(model),
+                    'optimizer': opt.state_dict(),
                     'config': dict(vars(model.conf)), 'step': step,
                     'elapsed': time.time() - t_start, 'best_f1': best_f1, 'args': vars(args),
                     'val': val or {}, 'nn': nn, 'nn_real': nn_real}, path.with_suffix('.tmp'))
