@@ -47,6 +47,17 @@ def _engine(weights: Optional[str], device: str):
     return MatchingEngine.from_weights(path, device=device)
 
 
+def _engines(args: argparse.Namespace) -> Dict[str, object]:
+    """Our weights as 'superglue_orb', plus every --compare-weights NAME=PATH."""
+    engines = {'superglue_orb': _engine(args.weights, args.device)}
+    for spec in args.compare_weights:
+        name, _, path = spec.partition('=')
+        if not path:
+            raise ValueError(f'--compare-weights expects NAME=PATH, got {spec!r}')
+        engines[name] = _engine(path, args.device)
+    return engines
+
+
 def machine() -> Dict[str, str]:
     """Describe where the figures were measured."""
     return {'platform': platform.platform(), 'processor': platform.processor(),
@@ -85,12 +96,7 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
     if not chosen:
         raise ValueError(f'no frame pairs at gaps {args.gaps} s in {args.folder} '
                          f'({args.split} split, covisibility >= {args.min_covisibility})')
-    engines = {'superglue_orb': _engine(args.weights, args.device)}
-    for spec in args.compare_weights:
-        name, _, path = spec.partition('=')
-        if not path:
-            raise ValueError(f'--compare-weights expects NAME=PATH, got {spec!r}')
-        engines[name] = _engine(path, args.device)
+    engines = _engines(args)
     results: Dict[str, Dict] = {}
     for dist in args.distributions:
         pairs = motion.make_pairs(seq, chosen, OrbExtractor(args.max_keypoints,
@@ -129,8 +135,9 @@ def cmd_homography(args: argparse.Namespace) -> Dict:
         hom.default_heldout_images(SHARED_DATA)
     if not images:
         raise SystemExit('superglue-eval homography: no held-out images; pass --images DIR')
-    engine = _engine(args.weights, args.device)
-    matchers = baselines.methods(engine)
+    engines = _engines(args)
+    matchers = baselines.methods(engines.pop('superglue_orb'))
+    matchers.update({name: baselines.superglue_matcher(e) for name, e in engines.items()})
     out = {'task': 'homography', 'images': [str(p) for p in images], 'seed': args.seed,
            'settings': []}
     cols = ['precision', 'recall', 'auc@3px', 'auc@5px', 'auc@10px', 'matches_per_pair',
@@ -158,6 +165,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument('--weights', default=None, help='weights file (default: shipped)')
     p.add_argument('--device', default='auto')
     p.add_argument('--out', default=None, help='write results JSON here')
+    p.add_argument('--compare-weights', nargs='*', default=[], metavar='NAME=PATH',
+                   help='more weights files in the same run (e.g. previous=old.pth)')
     sub = p.add_subparsers(dest='task', required=True)
     st = sub.add_parser('tum', help='real motion: a TUM-format RGB-D folder with ground truth')
     st.add_argument('folder', help='folder with rgb.txt, depth.txt, groundtruth.txt')
@@ -172,8 +181,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     st.add_argument('--max-keypoints', type=int, default=1024)
     st.add_argument('--distributions', nargs='+', default=['grid'],
                     choices=['grid', 'response'], help='ORB keypoint distributions to compare')
-    st.add_argument('--compare-weights', nargs='*', default=[], metavar='NAME=PATH',
-                    help='more weights files in the same run (e.g. previous=old.pth)')
     st.add_argument('--no-sift', dest='sift', action='store_false',
                     help='skip the SIFT NN + ratio baseline')
     sp = sub.add_parser('pairs', help='relative pose AUC on a pairs file')
