@@ -172,7 +172,8 @@ def real_features(n: int):
 
 
 def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: int,
-                weights: Optional[str], include_plain: bool) -> List[Dict]:
+                weights: Optional[str], include_plain: bool,
+                compare: Sequence[str] = ()) -> List[Dict]:
     """Latency/throughput/memory rows for every method and size on one device."""
     import cv2
     from ..engine import MatchingEngine
@@ -186,6 +187,10 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
         wpath = None
     engine = MatchingEngine.from_weights(wpath, device=str(device), fp16=fp16) if wpath \
         else None
+    others = {}
+    for spec in compare:  # NAME=PATH: more weights, timed interleaved with the shipped ones
+        name, _, path = spec.partition('=')
+        others[name] = MatchingEngine.from_weights(path, device=str(device), fp16=fp16)
     dtype = torch.float16 if fp16 else torch.float32
     tag = f'{device.type}-{"fp16" if fp16 else "fp32"}'
     for n in sizes:
@@ -196,6 +201,10 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
             f0, f1 = real_features(n)
             p0, p1 = engine.prepare(f0), engine.prepare(f1)
             cases.append(('shipped', lambda: engine.match_prepared(p0, p1), len(f0)))
+            for name, other in others.items():
+                q0, q1 = other.prepare(f0), other.prepare(f1)
+                run = (lambda o=other, a=q0, b=q1: o.match_prepared(a, b))
+                cases.append((name, run, len(f0)))
 
         def run_paper():
             with torch.inference_mode(), \
@@ -320,6 +329,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument('--sizes', type=int, nargs='+', default=[256, 512, 1024, 2048])
     p.add_argument('--reps', type=int, default=10)
     p.add_argument('--weights', default=None, help='weights file (default: shipped)')
+    p.add_argument('--compare-weights', nargs='*', default=[], metavar='NAME=PATH',
+                   help='more weights files timed in the same run (e.g. previous=old.pth)')
     p.add_argument('--out', default='out/bench.json')
     p.add_argument('--no-plain', action='store_true', help='skip the straightforward version')
     p.add_argument('--speedup-size', type=int, default=1024)
@@ -341,7 +352,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for dev, fp16 in devices:
         print(f'\n{dev.type} {"fp16" if fp16 else "fp32"}:')
         report['rows'] += bench_sizes(args.sizes, dev, fp16, args.reps, args.weights,
-                                      not args.no_plain and dev.type == 'cpu')
+                                      not args.no_plain and dev.type == 'cpu',
+                                      args.compare_weights)
     print_table(report['rows'])
     eq = equivalence_and_speedup(args.speedup_size, cpu, max(3, args.reps // 2))
     eq['gnn_efficiency_vs_peak'] = eq['gnn_gflops_per_s'] * 1e9 / peak
