@@ -9,9 +9,19 @@ mkdir -p "$OUT"
 export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184
 B="$VENV/bin"
 SHARED="$(cd "$ROOT/.." && pwd)/shared/data"
-echo "== superglue-bench"; "$B/superglue-bench" --reps 6 --out "$OUT/bench.json" | tee "$OUT/bench.txt"
+# PREVIOUS=path/to/older_weights.pth adds them to every comparison (same run, same pairs).
+CMP=()
+if [[ -n "${PREVIOUS:-}" ]]; then CMP=(--compare-weights "previous=$PREVIOUS"); fi
+echo "== superglue-bench"
+"$B/superglue-bench" --reps 6 --out "$OUT/bench.json" "${CMP[@]}" | tee "$OUT/bench.txt"
+if [[ -d "$SHARED/tum_fr1_rpy" ]]; then
+  echo "== superglue-eval tum (real motion, held-out time blocks of tum_fr1_rpy)"
+  "$B/superglue-eval" --out "$OUT/tum_val.json" "${CMP[@]}" tum "$SHARED/tum_fr1_rpy" \
+    --split val --distributions grid response | tee "$OUT/tum_val.txt"
+fi
 echo "== superglue-eval homography"
-"$B/superglue-eval" --out "$OUT/homography.json" homography | tee "$OUT/homography.txt"
+"$B/superglue-eval" --out "$OUT/homography.json" "${CMP[@]}" homography \
+  | tee "$OUT/homography.txt"
 echo "== superglue-eval pairs (planar-scene pairs with exact poses from held-out photos)"
 "$B/python" - "$SHARED/phototourism" "$OUT/pose_pairs" <<'PY'
 import sys
