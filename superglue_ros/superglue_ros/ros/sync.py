@@ -2,15 +2,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """Pairing messages of several topics by header stamp.
 
-``StampSynchronizer`` uses message_filters' ``ApproximateTimeSynchronizer`` when it is
-importable (a real ROS 2 install) and ``ApproximateTimeSync`` otherwise (the pip setup, where
-message_filters does not exist). Both keep a queue of ``queue_size`` messages per input and
-emit one tuple, in input order, as soon as every input holds a message whose stamp lies within
-``slop`` seconds of the others.
+``StampSynchronizer`` pairs with message_filters' ``ApproximateTimeSynchronizer`` when it is
+importable (a real ROS 2 install; ``MessageFiltersSync``) and with ``ApproximateTimeSync``
+otherwise (the pip setup, where message_filters does not exist). Both keep a queue of
+``queue_size`` messages per input and emit one tuple, in input order, as soon as every input
+holds a message whose stamp lies within ``slop`` seconds (> 0) of the others; after an emitted
+set, older queued messages are discarded (they could only give out-of-order sets). Both count
+exactly, per input, the messages received and those dropped without a partner, so the node's
+"unpaired keypoints" counter and warning are the same on either install.
 
-``ApproximateTimeSync`` also counts what it throws away: messages pushed out of a full queue
-(``overflow``), messages older than an emitted set that can no longer be paired (``stale``)
-and messages replaced by a later one with the same stamp (``replaced``).
+``ApproximateTimeSync`` also says why it dropped them: pushed out of a full queue
+(``overflow``), older than an emitted set (``stale``) or replaced by a later message with the
+same stamp (``replaced``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 import math
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 try:  # a real ROS 2 install has message_filters; the pip setup does not
     import message_filters
@@ -27,6 +30,19 @@ except ImportError:  # pragma: no cover - depends on the installation
     message_filters = None
 
 HAVE_MESSAGE_FILTERS = message_filters is not None
+BACKENDS = ('own', 'message_filters')
+
+
+def check_slop(slop: float) -> float:
+    """Return ``slop`` [s] as a float; raise ValueError unless it is finite and > 0.
+
+    message_filters pairs only stamps strictly closer than the slop, so 0 would never pair.
+    """
+    slop = float(slop)
+    if not (math.isfinite(slop) and slop > 0.0):
+        raise ValueError(f'sync_slop must be > 0 s (stamps closer than it are paired), got '
+                         f'{slop}')
+    return slop
 
 
 def time_ns(t: Any) -> int:
@@ -74,10 +90,8 @@ class ApproximateTimeSync:
             raise ValueError(f'num_inputs must be >= 1, got {num_inputs}')
         if queue_size < 1:
             raise ValueError(f'queue_size must be >= 1, got {queue_size}')
-        if slop < 0:
-            raise ValueError(f'slop must be >= 0 s, got {slop}')
         self.queue_size = int(queue_size)
-        self.slop_ns = int(round(slop * 1e9))
+        self.slop_ns = int(round(check_slop(slop) * 1e9))
         self._callback = callback
         self._queues: List[Dict[int, Any]] = [{} for _ in range(num_inputs)]
         self._lock = threading.Lock()
@@ -128,55 +142,115 @@ class ApproximateTimeSync:
             self._callback(*msgs)
 
 
+class MessageFiltersSync:
+    """message_filters' ``ApproximateTimeSynchronizer`` behind ``ApproximateTimeSync``'s API.
+
+    ``add(index, msg)`` feeds input ``index`` (a ``message_filters.SimpleFilter`` in front of
+    the real synchronizer). On top of message_filters it discards queued messages older than an
+    emitted set, as ``ApproximateTimeSync`` does, and counts exactly: every message received
+    is emitted, still queued or dropped (``dropped = received - emitted - queued``, read under
+    the lock the pairing runs in, so a count never includes a message in flight).
+    """
+
+    def __init__(self, num_inputs: int, queue_size: int, slop: float,
+                 callback: Callable[..., None]):
+        if message_filters is None:
+            raise RuntimeError('message_filters is not installed')
+        if num_inputs < 1:
+            raise ValueError(f'num_inputs must be >= 1, got {num_inputs}')
+        if queue_size < 1:
+            raise ValueError(f'queue_size must be >= 1, got {queue_size}')
+        self.queue_size = int(queue_size)
+        self._callback = callback
+        self._lock = threading.RLock()  # the callback may read the counters
+        self._inputs = [message_filters.SimpleFilter() for _ in range(num_inputs)]
+        self._sync = message_filters.ApproximateTimeSynchronizer(
+            self._inputs, self.queue_size, check_slop(slop))
+        self._sync.registerCallback(self._emit)
+        self.received = [0] * num_inputs
+        self.emitted = 0
+
+    def add(self, index: int, msg: Any) -> None:
+        """Insert ``msg`` (anything with header.stamp) for input ``index``; maybe emit."""
+        with self._lock:
+            self.received[index] += 1
+            self._inputs[index].signalMessage(msg)
+
+    def _emit(self, *msgs: Any) -> None:
+        # Runs inside message_filters' add(), under its lock; it removes the emitted messages
+        # from its queues when this returns.
+        for queue, msg in zip(self._sync.queues, msgs):
+            t = stamp_ns(msg)
+            for k in [k for k in queue if k < t]:
+                del queue[k]
+        self.emitted += 1
+        self._callback(*msgs)
+
+    def queued(self) -> List[int]:
+        """Messages per input waiting for a partner."""
+        with self._lock:
+            return [len(q) for q in self._sync.queues]
+
+    def dropped(self) -> List[int]:
+        """Messages per input thrown away without being emitted."""
+        with self._lock:
+            return [r - self.emitted - len(q) for r, q in zip(self.received, self._sync.queues)]
+
+
+def make_sync(backend: str, num_inputs: int, queue_size: int, slop: float,
+              callback: Callable[..., None]) -> Union[ApproximateTimeSync, MessageFiltersSync]:
+    """Build the pairing core of ``backend`` ('own' or 'message_filters')."""
+    if backend == 'own':
+        return ApproximateTimeSync(num_inputs, queue_size, slop, callback)
+    if backend == 'message_filters':
+        return MessageFiltersSync(num_inputs, queue_size, slop, callback)
+    raise ValueError(f'unknown synchronizer backend {backend!r}: one of {BACKENDS}')
+
+
 class StampSynchronizer:
     """Subscribe to several topics and call ``callback(*msgs)`` with stamp-paired messages.
 
-    ``topics`` is a sequence of (message type, topic name). The subscription keyword arguments
-    (qos_profile, callback_group, qos_overriding_options) are passed to every subscription.
-    ``use_message_filters`` None = use it when importable.
+    ``topics`` is a sequence of (message type, topic name) or (message type, topic name, QoS
+    profile). The subscription keyword arguments (qos_profile, callback_group,
+    qos_overriding_options) are passed to every subscription; a per-topic QoS profile wins
+    over ``qos_profile``. ``use_message_filters`` None = use it when importable; then the
+    subscriptions are ``message_filters.Subscriber``s too.
     """
 
-    def __init__(self, node, topics: Sequence[Tuple[type, str]], queue_size: int, slop: float,
+    def __init__(self, node, topics: Sequence[Tuple[Any, ...]], queue_size: int, slop: float,
                  callback: Callable[..., None], use_message_filters: Optional[bool] = None,
                  **subscription_kwargs):
         self._callback = callback
         self.queue_size = int(queue_size)
-        self.received = [0] * len(topics)
-        self.emitted = 0
         use_mf = HAVE_MESSAGE_FILTERS if use_message_filters is None else use_message_filters
         self.backend = 'message_filters' if use_mf else 'own'
-        if use_mf:
-            self._filters = []
-            for k, (msg_type, topic) in enumerate(topics):
-                sub = message_filters.Subscriber(node, msg_type, topic, **subscription_kwargs)
-                sub.registerCallback(partial(self._count, k))
+        self._sync = make_sync(self.backend, len(topics), self.queue_size, slop, callback)
+        self._filters = []  # message_filters.Subscriber keeps no reference of its own
+        for k, (msg_type, topic, *qos) in enumerate(topics):
+            kwargs = dict(subscription_kwargs)
+            if qos:
+                kwargs['qos_profile'] = qos[0]
+            if use_mf:
+                sub = message_filters.Subscriber(node, msg_type, topic, **kwargs)
+                sub.registerCallback(partial(self._sync.add, k))
                 self._filters.append(sub)
-            self._sync = message_filters.ApproximateTimeSynchronizer(
-                self._filters, self.queue_size, slop)
-            self._sync.registerCallback(self._emit)
-        else:
-            self._sync = ApproximateTimeSync(len(topics), self.queue_size, slop, self._emit)
-            for k, (msg_type, topic) in enumerate(topics):
+            else:
                 # The node keeps the subscription alive; nothing else needs it.
-                node.create_subscription(msg_type, topic, partial(self._add, k),
-                                         **subscription_kwargs)
+                node.create_subscription(msg_type, topic, partial(self._sync.add, k), **kwargs)
 
-    def _count(self, index: int, msg: Any) -> None:
-        self.received[index] += 1
+    @property
+    def received(self) -> List[int]:
+        """Messages per input that reached the synchronizer."""
+        return list(self._sync.received)
 
-    def _add(self, index: int, msg: Any) -> None:
-        self.received[index] += 1
-        self._sync.add(index, msg)
-
-    def _emit(self, *msgs: Any) -> None:
-        self.emitted += 1
-        self._callback(*msgs)
+    @property
+    def emitted(self) -> int:
+        """Complete sets passed to the callback."""
+        return self._sync.emitted
 
     def dropped(self) -> List[int]:
-        """Messages per input never paired (message_filters: estimate, queue excluded)."""
-        if isinstance(self._sync, ApproximateTimeSync):
-            return self._sync.dropped()
-        return [max(0, r - self.emitted - self.queue_size) for r in self.received]
+        """Messages per input thrown away without a partner (exact on both backends)."""
+        return self._sync.dropped()
 
     def counters(self) -> SyncCounters:
         """Received, dropped and emitted counts (a snapshot)."""
