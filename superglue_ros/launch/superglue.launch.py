@@ -2,8 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Launch the SuperGlue matcher, optionally the ORB front-end and a camera driver.
 
+Topic names are relative: ``namespace:=robot1`` puts the whole pipeline under ``/robot1``
+(parameters included: the config keys match the nodes in any namespace).
+
 Examples:
   ros2 launch superglue_ros superglue.launch.py camera:=v4l2_camera
+  ros2 launch superglue_ros superglue.launch.py namespace:=robot1 use_sim_time:=true
   ros2 launch superglue_ros superglue.launch.py use_frontend:=false
       keypoints_topic:=/orb_slam/keypoints image_topic:=/camera/image_raw
 """
@@ -16,6 +20,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -29,12 +34,18 @@ def generate_launch_description() -> LaunchDescription:
     keypoints_topic = LaunchConfiguration('keypoints_topic')
     correspondences_topic = LaunchConfiguration('correspondences_topic')
     log_level = LaunchConfiguration('log_level')
+    use_sim_time = {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'),
+                                                   value_type=bool)}
 
     arguments = [
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='YAML file with the parameters of both nodes'),
         DeclareLaunchArgument('namespace', default_value='',
-                              description='Namespace of the superglue nodes'),
+                              description='Namespace of every node and of the default '
+                                          '(relative) topics'),
+        DeclareLaunchArgument('use_sim_time', default_value='false', choices=['true', 'false'],
+                              description='Use the /clock topic (simulation, bag replay with '
+                                          '--clock) as the time source of every node'),
         DeclareLaunchArgument('use_frontend', default_value='true',
                               description='Start the ORB front-end (false when the SLAM '
                                           'system publishes its own keypoints)'),
@@ -44,14 +55,17 @@ def generate_launch_description() -> LaunchDescription:
                                           'usb_cam'),
         DeclareLaunchArgument('video_device', default_value='/dev/video0',
                               description='Video device of the camera driver'),
-        DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',
-                              description='Camera image topic (sensor_msgs/Image)'),
-        DeclareLaunchArgument('keypoints_topic', default_value='/superglue/keypoints',
+        DeclareLaunchArgument('image_topic', default_value='camera/image_raw',
+                              description='Camera image topic (sensor_msgs/Image); relative '
+                                          'names are inside the namespace'),
+        DeclareLaunchArgument('keypoints_topic', default_value='superglue/keypoints',
                               description='Keyframe keypoints topic '
-                                          '(superglue_ros_msgs/Keypoints)'),
+                                          '(superglue_ros_msgs/Keypoints); relative names are '
+                                          'inside the namespace'),
         DeclareLaunchArgument('correspondences_topic',
-                              default_value='/superglue/correspondences',
-                              description='Output topic (superglue_ros_msgs/Correspondences)'),
+                              default_value='superglue/correspondences',
+                              description='Output topic (superglue_ros_msgs/Correspondences); '
+                                          'relative names are inside the namespace'),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='Log level of the superglue nodes'),
     ]
@@ -60,7 +74,7 @@ def generate_launch_description() -> LaunchDescription:
         return IfCondition(PythonExpression(["'", camera, "' == '", name, "'"]))
 
     camera_remap = [('image_raw', image_topic)]
-    camera_params = [{'video_device': LaunchConfiguration('video_device')}]
+    camera_params = [{'video_device': LaunchConfiguration('video_device')}, use_sim_time]
     nodes = [
         Node(package='v4l2_camera', executable='v4l2_camera_node', name='camera',
              namespace=namespace, parameters=camera_params, remappings=camera_remap,
@@ -69,12 +83,12 @@ def generate_launch_description() -> LaunchDescription:
              namespace=namespace, parameters=camera_params, remappings=camera_remap,
              condition=camera_is('usb_cam'), output='screen'),
         Node(package='superglue_ros', executable='frontend_node', name='superglue_frontend',
-             namespace=namespace, parameters=[params_file],
+             namespace=namespace, parameters=[params_file, use_sim_time],
              remappings=[('image', image_topic), ('keypoints', keypoints_topic)],
              arguments=['--ros-args', '--log-level', log_level],
              condition=IfCondition(LaunchConfiguration('use_frontend')), output='screen'),
         Node(package='superglue_ros', executable='matcher_node', name='superglue_matcher',
-             namespace=namespace, parameters=[params_file],
+             namespace=namespace, parameters=[params_file, use_sim_time],
              remappings=[('image', image_topic), ('keypoints', keypoints_topic),
                          ('correspondences', correspondences_topic)],
              arguments=['--ros-args', '--log-level', log_level], output='screen'),

@@ -39,7 +39,7 @@ def test_tracked_overlap_drops_with_distance():
 
 
 def test_config_file_matches_the_declared_parameters(harness):
-    params = yaml.safe_load(CONFIG.read_text())['superglue_frontend']['ros__parameters']
+    params = yaml.safe_load(CONFIG.read_text())['/**/superglue_frontend']['ros__parameters']
     node = FrontendNode(context=harness.context,
                         cli_args=['--ros-args', '--params-file', str(CONFIG)])
     try:

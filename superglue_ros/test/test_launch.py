@@ -1,6 +1,6 @@
 # Copyright 2026 The superglue_ros authors
 # SPDX-License-Identifier: Apache-2.0
-"""Launch file and config checks that need no launch/launch_ros (not on PyPI).
+"""Launch file and config checks that need no launch/launch_ros (test_launch_service runs it).
 
 The launch file must compile; every DeclareLaunchArgument has a description; every
 superglue_ros executable it starts is a console script of setup.py; the config it defaults to
@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'superglue.launch.py'
 CONFIG = ROOT / 'config' / 'superglue.yaml'
 EXPECTED_ARGUMENTS = {'params_file', 'namespace', 'use_frontend', 'camera', 'video_device',
-                      'image_topic', 'keypoints_topic', 'correspondences_topic', 'log_level'}
+                      'image_topic', 'keypoints_topic', 'correspondences_topic', 'log_level',
+                      'use_sim_time'}
 EXTERNAL_EXECUTABLES = {('v4l2_camera', 'v4l2_camera_node'), ('usb_cam', 'usb_cam_node_exe')}
 
 
@@ -85,7 +86,8 @@ def test_default_params_file_is_installed_and_names_the_nodes(tree):
     config = yaml.safe_load(CONFIG.read_text())
     names = {_const(_kwargs(c)['name']) for c in _calls(tree, 'Node')
              if _const(_kwargs(c)['package']) == 'superglue_ros'}
-    assert names == set(config)
+    # '/**/name' matches the node in any namespace: namespace:=robot1 keeps the parameters.
+    assert set(config) == {f'/**/{name}' for name in names}
     for node in config.values():
         assert set(node) == {'ros__parameters'}
 
@@ -98,10 +100,25 @@ def test_config_has_one_comment_per_key():
 
 
 def test_topic_defaults_match_the_tools(tree):
-    # The replay and the demo bag wire the nodes as the launch file does (ros/topics.py).
+    # The replay and the demo bag wire the nodes as the launch file does (ros/topics.py); the
+    # defaults are relative, so a namespace moves the whole pipeline.
     from superglue_ros.ros import topics
     defaults = {_const(c.args[0]): _const(_kwargs(c)['default_value'])
                 for c in _calls(tree, 'DeclareLaunchArgument')}
-    assert defaults['image_topic'] == topics.IMAGE_TOPIC
-    assert defaults['keypoints_topic'] == topics.KEYPOINTS_TOPIC
-    assert defaults['correspondences_topic'] == topics.CORRESPONDENCES_TOPIC
+    assert defaults['image_topic'] == topics.IMAGE
+    assert defaults['keypoints_topic'] == topics.KEYPOINTS
+    assert defaults['correspondences_topic'] == topics.CORRESPONDENCES
+    relative = (topics.IMAGE, topics.KEYPOINTS, topics.CORRESPONDENCES)
+    assert not any(t.startswith('/') for t in relative)
+    assert topics.resolve(topics.KEYPOINTS, 'robot1') == '/robot1/superglue/keypoints'
+    assert topics.resolve(topics.KEYPOINTS, '/a/b/') == '/a/b/superglue/keypoints'
+    assert topics.resolve('/abs/x', 'robot1') == '/abs/x'
+    assert topics.CORRESPONDENCES_TOPIC == '/superglue/correspondences'
+
+
+def test_use_sim_time_reaches_every_node(tree):
+    source = LAUNCH.read_text()
+    assert source.count('parameters=[params_file, use_sim_time]') == 2
+    assert "camera_params = [{'video_device': LaunchConfiguration('video_device')}, " \
+           'use_sim_time]' in source
+    assert "ParameterValue(LaunchConfiguration('use_sim_time')" in source

@@ -139,7 +139,7 @@ def test_matches_are_geometrically_consistent(chain):
 
 
 def test_config_file_parameters_and_runtime_threshold(harness, weights):
-    params = yaml.safe_load(CONFIG.read_text())['superglue_matcher']['ros__parameters']
+    params = yaml.safe_load(CONFIG.read_text())['/**/superglue_matcher']['ros__parameters']
     node = MatcherNode(context=harness.context, cli_args=['--ros-args', '--params-file',
                                                           str(CONFIG)],
                        parameter_overrides=[Parameter('weights', value=str(weights)),
@@ -166,7 +166,7 @@ def test_config_file_parameters_and_runtime_threshold(harness, weights):
 
 def test_config_file_lists_every_parameter_with_its_default():
     # The node's parameter table is the one place for defaults; the YAML repeats it for users.
-    params = yaml.safe_load(CONFIG.read_text())['superglue_matcher']['ros__parameters']
+    params = yaml.safe_load(CONFIG.read_text())['/**/superglue_matcher']['ros__parameters']
     assert params == {p.name: p.default for p in PARAMETERS}
 
 
