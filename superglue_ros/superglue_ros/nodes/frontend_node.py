@@ -19,7 +19,6 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from superglue_ros_msgs.msg import Keypoints
@@ -29,6 +28,7 @@ from ..ros.conversions import image_to_gray, keypoints_from_features
 from ..ros.graph import reliable_qos
 from ..ros.sync import stamp_ns
 from ..ros.throttle import ThrottledLogger
+from ..ros.topics import image_qos
 
 NODE_NAME = 'superglue_frontend'
 WARNING_PERIOD = 5.0  # [s] between repeated warnings of one kind
@@ -81,7 +81,7 @@ class FrontendNode(Node):
             Keypoints, 'keypoints', reliable_qos(10),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._subscription = self.create_subscription(
-            Image, 'image', self._on_image, qos_profile_sensor_data,
+            Image, 'image', self._on_image, image_qos(),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.get_logger().info(
             f'ORB front-end ready: {self._param("max_keypoints")} keypoints, keyframe every '

@@ -34,7 +34,6 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -49,6 +48,7 @@ from ..ros.graph import reliable_qos
 from ..ros.stats import MatcherStats
 from ..ros.sync import stamp_ns, StampSynchronizer, SyncCounters
 from ..ros.throttle import ThrottledLogger
+from ..ros.topics import image_qos, keypoints_qos
 from ..ros.validation import keyframe_features
 from ..ros.work_queue import QUEUE_POLICIES, WorkQueue
 from ..viz import draw_matches
@@ -96,8 +96,8 @@ PARAMETERS = (
           '(0 = no cap)', irange=(0, 10000000)),
     Param('max_image_pixels', 33554432, 'Reject images with more pixels (0 = no cap)',
           irange=(0, 1 << 30)),
-    Param('sync_slop', 0.01, 'Max stamp difference between image and keypoints [s]',
-          frange=(0.0, 10.0)),
+    Param('sync_slop', 0.01, 'Max stamp difference between image and keypoints [s], > 0',
+          frange=(1e-6, 10.0)),
     Param('sync_queue_size', 10, 'Per-input queue of the stamp synchronizer',
           irange=(1, 1000)),
     Param('queue_size', 2, 'Keyframes waiting for the matcher', irange=(1, 1000)),
@@ -172,9 +172,9 @@ class MatcherNode(Node):
         self._worker.start()
 
         self._sync = StampSynchronizer(
-            self, [(Image, 'image'), (Keypoints, 'keypoints')],
+            self, [(Image, 'image', image_qos()), (Keypoints, 'keypoints', keypoints_qos())],
             queue_size=self._param('sync_queue_size'), slop=self._param('sync_slop'),
-            callback=self._on_pair, qos_profile=qos_profile_sensor_data,
+            callback=self._on_pair,
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
             callback_group=MutuallyExclusiveCallbackGroup())
         self._diagnostics_timer = self.create_timer(

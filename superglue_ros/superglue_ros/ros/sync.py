@@ -18,6 +18,7 @@ same stamp (``replaced``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import partial
 import math
@@ -220,6 +221,7 @@ class StampSynchronizer:
     def __init__(self, node, topics: Sequence[Tuple[Any, ...]], queue_size: int, slop: float,
                  callback: Callable[..., None], use_message_filters: Optional[bool] = None,
                  **subscription_kwargs):
+        from rclpy.qos import QoSProfile
         self._callback = callback
         self.queue_size = int(queue_size)
         use_mf = HAVE_MESSAGE_FILTERS if use_message_filters is None else use_message_filters
@@ -230,6 +232,9 @@ class StampSynchronizer:
             kwargs = dict(subscription_kwargs)
             if qos:
                 kwargs['qos_profile'] = qos[0]
+            if isinstance(kwargs.get('qos_profile'), QoSProfile):
+                # QoS overrides are written into the profile: one copy per subscription.
+                kwargs['qos_profile'] = copy.copy(kwargs['qos_profile'])
             if use_mf:
                 sub = message_filters.Subscriber(node, msg_type, topic, **kwargs)
                 sub.registerCallback(partial(self._sync.add, k))
