@@ -2,11 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Conversions between ROS messages and numpy: images, keypoints, correspondences.
 
-Images go through cv_bridge when it is importable (a real ROS 2 install) and through an own
-numpy path otherwise (the pip setup, where cv_bridge does not exist): mono8, mono16, bgr8,
-rgb8, bgra8, rgba8 and their 8UC1/16UC1/8UC3/8UC4 aliases, honouring ``step`` (row padding)
-and ``is_bigendian``. Any other encoding raises an InputError (unsupported_encoding) naming
-it; an inconsistent message raises one with reason bad_image.
+Images in mono8, mono16, bgr8, rgb8, bgra8, rgba8 and their 8UC1/16UC1/8UC3/8UC4 aliases go
+through an own numpy path on every install, honouring ``step`` (row padding) and
+``is_bigendian``: cv_bridge's Python ``imgmsg_to_cv2`` derives the row length as
+``step // itemsize // channels``, which garbles colour images whose padding is not a whole
+number of pixels. Other encodings (Bayer, YUV, float, ...) go to cv_bridge where it is
+importable (a real ROS 2 install), after the padding has been cut off; without cv_bridge (the
+pip setup) they raise an InputError (unsupported_encoding) naming them. An inconsistent message
+raises one with reason bad_image.
 
 ``features_from_keypoints`` is where a Keypoints message's structure is checked: array
 lengths and the descriptor block (InputError length_mismatch / descriptor_mismatch).
@@ -88,9 +91,13 @@ def check_image(msg: Image, use_cv_bridge: Optional[bool] = None) -> None:
         bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
         if not bridge:
             raise _unsupported(msg.encoding)
-        image_to_numpy(msg, use_cv_bridge=True)  # let cv_bridge decide
+        _check_rows(msg, *_bridge_layout(msg.encoding))
         return
     dtype, channels, _ = ENCODINGS[msg.encoding]
+    _check_rows(msg, dtype, channels)
+
+
+def _check_rows(msg: Image, dtype, channels: int) -> None:
     if msg.width == 0 or msg.height == 0:
         raise InputError(BAD_IMAGE, f'empty image ({msg.width} x {msg.height})')
     row = msg.width * channels * np.dtype(dtype).itemsize
@@ -122,20 +129,57 @@ def _own_image_to_numpy(msg: Image) -> np.ndarray:
     return image[..., 0] if channels == 1 else image
 
 
+def _bridge_layout(encoding: str) -> Tuple[np.dtype, int]:
+    """(dtype, channels) of an encoding as cv_bridge knows it; InputError if it does not."""
+    try:
+        dtype, channels = _get_bridge().encoding_to_dtype_with_channels(encoding)
+    except Exception as exc:  # noqa: BLE001 - CvBridgeError, KeyError, TypeError alike
+        raise InputError(UNSUPPORTED_ENCODING, f'cannot convert image with encoding '
+                                               f'{encoding!r}: {exc}') from exc
+    return np.dtype(dtype), int(channels)
+
+
+def _unpadded(msg: Image) -> Image:
+    """``msg`` itself when its rows are unpadded, else a copy without the padding.
+
+    cv_bridge would read padded rows with the wrong length; this hands it exact rows.
+    """
+    dtype, channels = _bridge_layout(msg.encoding)
+    _check_rows(msg, dtype, channels)
+    h = int(msg.height)
+    row = int(msg.width) * channels * dtype.itemsize
+    if msg.step == row and len(msg.data) == h * row:
+        return msg
+    rows = np.frombuffer(msg.data, np.uint8, count=msg.step * (h - 1) + row)
+    rows = np.lib.stride_tricks.as_strided(rows, (h, row), (msg.step, 1))
+    out = Image(header=msg.header, height=msg.height, width=msg.width, encoding=msg.encoding,
+                is_bigendian=msg.is_bigendian, step=row)
+    out.data = array.array('B', np.ascontiguousarray(rows).tobytes())
+    return out
+
+
+def _bridge_convert(msg: Image, desired_encoding: str) -> np.ndarray:
+    image = _unpadded(msg)
+    try:
+        return np.asarray(_get_bridge().imgmsg_to_cv2(image, desired_encoding=desired_encoding))
+    except Exception as exc:  # noqa: BLE001 - CvBridgeError and numpy errors alike
+        raise InputError(UNSUPPORTED_ENCODING, f'cannot convert image with encoding '
+                                               f'{msg.encoding!r} to {desired_encoding}: '
+                                               f'{exc}') from exc
+
+
 def image_to_numpy(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
     """Image message -> HxW or HxWxC array, channels in the message's own order.
 
-    ``use_cv_bridge`` None = use it when importable. Raises InputError for an unsupported
-    encoding or inconsistent size/step/data.
+    ``use_cv_bridge`` (None = when importable) matters only for encodings the own path does not
+    know. Raises InputError for an unsupported encoding or inconsistent size/step/data.
     """
+    if msg.encoding in ENCODINGS:
+        return _own_image_to_numpy(msg)
     bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
     if not bridge:
-        return _own_image_to_numpy(msg)
-    try:
-        return np.asarray(_get_bridge().imgmsg_to_cv2(msg, desired_encoding='passthrough'))
-    except Exception as exc:  # noqa: BLE001 - CvBridgeError and numpy errors alike
-        raise InputError(UNSUPPORTED_ENCODING, f'cannot convert image with encoding '
-                                               f'{msg.encoding!r}: {exc}') from exc
+        raise _unsupported(msg.encoding)
+    return _bridge_convert(msg, 'passthrough')
 
 
 def image_to_bgr(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
@@ -144,11 +188,7 @@ def image_to_bgr(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray
         bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
         if not bridge:
             raise _unsupported(msg.encoding)
-        try:
-            return np.asarray(_get_bridge().imgmsg_to_cv2(msg, desired_encoding='bgr8'))
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(UNSUPPORTED_ENCODING, f'cannot convert image with encoding '
-                                                   f'{msg.encoding!r} to bgr8: {exc}') from exc
+        return _bridge_convert(msg, 'bgr8')
     image = image_to_numpy(msg, use_cv_bridge)
     order = ENCODINGS[msg.encoding][2]
     if image.dtype == np.uint16:
@@ -169,9 +209,12 @@ def image_to_gray(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarra
 
 def numpy_to_image(image: np.ndarray, encoding: str, header: Optional[Header] = None,
                    use_cv_bridge: Optional[bool] = None) -> Image:
-    """Convert an HxW or HxWxC array (channels in the order of ``encoding``) to an Image."""
+    """Convert an HxW or HxWxC array (channels in the order of ``encoding``) to an Image.
+
+    The own path for the encodings it knows, cv_bridge (``use_cv_bridge``) for the others.
+    """
     bridge = HAVE_CV_BRIDGE if use_cv_bridge is None else use_cv_bridge
-    if bridge:
+    if bridge and encoding not in ENCODINGS:
         try:
             msg = _get_bridge().cv2_to_imgmsg(np.ascontiguousarray(image), encoding=encoding)
         except Exception as exc:  # noqa: BLE001
