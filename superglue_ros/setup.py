@@ -32,7 +32,8 @@ setup(
             'superglue-demo = superglue_ros.tools.demo:main',
             'superglue-replay = superglue_ros.tools.replay:main',
             'superglue-make-demo-bag = superglue_ros.tools.demo_bag:main',
-            'matcher_node = superglue_ros.nodes.matcher_node:main',
+            # Through the torch check: an old torch can fail while the node module imports.
+            'matcher_node = superglue_ros.torch_version:matcher_main',
             'frontend_node = superglue_ros.nodes.frontend_node:main',
             'superglue-train = superglue_ros.training.train:main',
             'superglue-eval = superglue_ros.tools.eval:main',

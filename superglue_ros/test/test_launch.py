@@ -65,7 +65,7 @@ def test_every_argument_is_declared_with_a_description(tree):
 
 def test_executables_exist(tree):
     setup = (ROOT / 'setup.py').read_text()
-    scripts = set(re.findall(r"'([\w-]+) = superglue_ros\.[\w.]+:main'", setup))
+    scripts = set(re.findall(r"'([\w-]+) = superglue_ros\.[\w.]+:\w+'", setup))
     started = set()
     for call in _calls(tree, 'Node'):
         kw = _kwargs(call)

@@ -51,6 +51,7 @@ from ..ros.throttle import ThrottledLogger
 from ..ros.topics import image_qos, keypoints_qos
 from ..ros.validation import keyframe_features
 from ..ros.work_queue import QUEUE_POLICIES, WorkQueue
+from ..torch_version import require_torch
 from ..viz import draw_matches
 
 NODE_NAME = 'superglue_matcher'
@@ -432,6 +433,7 @@ def main(args=None) -> int:
     """Console script ``matcher_node``: exit status 1 on a start-up error."""
     rclpy.init(args=args)
     try:
+        require_torch()  # one clear line below the minimum version
         node = MatcherNode()
     except (KeyboardInterrupt, ExternalShutdownException):
         rclpy.try_shutdown()
