@@ -110,3 +110,17 @@ def test_frontend_to_matcher_chain(harness, tmp_path):
     assert wait_for(lambda: frontend.counts['frames'] == len(frames) + 2, 10)
     harness.remove(matcher)
     harness.remove(frontend)
+
+
+def test_keypoint_distribution_parameter(harness):
+    for value in ('grid', 'response'):
+        node = FrontendNode(context=harness.context, parameter_overrides=[
+            Parameter('keypoint_distribution', value=value)])
+        try:
+            assert node.describe_parameter('keypoint_distribution').read_only
+            assert node.extractor.distribution == value
+        finally:
+            node.destroy_node()
+    with pytest.raises(ValueError, match='keypoint_distribution must be one of'):
+        FrontendNode(context=harness.context, parameter_overrides=[
+            Parameter('keypoint_distribution', value='random')])

@@ -25,6 +25,7 @@ from superglue_ros_msgs.msg import Keypoints
 
 from ..features import Features, OrbExtractor
 from ..ros.conversions import image_to_gray, keypoints_from_features
+from ..ros.dds import transport_note, use_large_image_transport
 from ..ros.graph import reliable_qos
 from ..ros.sync import stamp_ns
 from ..ros.throttle import ThrottledLogger
@@ -68,9 +69,19 @@ class FrontendNode(Node):
             ('max_descriptor_distance', 50, ParameterDescriptor(
                 description='Hamming distance up to which an ORB match counts as tracked',
                 integer_range=[IntegerRange(from_value=0, to_value=256, step=1)])),
+            ('keypoint_distribution', 'grid', ParameterDescriptor(
+                description='Which ORB keypoints are kept: grid (spread over the image, '
+                            'ORB-SLAM style) | response (the strongest, wherever they are)',
+                read_only=True)),
         ])
+        distribution = self._param('keypoint_distribution')
+        if distribution not in OrbExtractor.DISTRIBUTIONS:
+            self.destroy_node()
+            raise ValueError(f'keypoint_distribution must be one of '
+                             f'{OrbExtractor.DISTRIBUTIONS}, got {distribution!r}')
         self._extractor = OrbExtractor(self._param('max_keypoints'),
-                                       fast_threshold=self._param('fast_threshold'))
+                                       fast_threshold=self._param('fast_threshold'),
+                                       distribution=distribution)
         self._keyframe: Optional[Features] = None
         self._last_stamp: Optional[int] = None
         self._next_id = 1
@@ -84,9 +95,15 @@ class FrontendNode(Node):
             Image, 'image', self._on_image, image_qos(),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.get_logger().info(
-            f'ORB front-end ready: {self._param("max_keypoints")} keypoints, keyframe every '
+            f'ORB front-end ready: {self._param("max_keypoints")} keypoints ({distribution}), '
+            f'keyframe every '
             f'{self._param("keyframe_interval")} frames or below '
             f'{self._param("min_tracked_overlap"):.2f} tracked overlap')
+
+    @property
+    def extractor(self) -> OrbExtractor:
+        """Return the ORB extractor (read-only): max_keypoints, distribution."""
+        return self._extractor
 
     def _param(self, name: str):
         return self.get_parameter(name).value
@@ -147,12 +164,18 @@ class FrontendNode(Node):
 
 def main(args=None) -> int:
     """Console script ``frontend_node``."""
+    dds = use_large_image_transport()  # before rclpy.init creates the DDS participant
     rclpy.init(args=args)
     try:
         node = FrontendNode()
     except (KeyboardInterrupt, ExternalShutdownException):
         rclpy.try_shutdown()
         return 0
+    except Exception as exc:  # noqa: BLE001 - a clear one-line start-up error, no traceback
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {exc}')
+        rclpy.try_shutdown()
+        return 1
+    node.get_logger().info(f'DDS transport: {transport_note(dds)}')
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
