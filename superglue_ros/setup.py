@@ -13,7 +13,7 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={package_name: ['weights/*.pth', 'weights/*.md', 'data/README.md',
+    package_data={package_name: ['weights/*.pth', 'weights/*.md', 'data/README.md', 'ros/*.xml',
                                  'data/tum_freiburg/*.jpg']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),

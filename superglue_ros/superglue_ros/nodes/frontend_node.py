@@ -102,7 +102,7 @@ class FrontendNode(Node):
 
     @property
     def extractor(self) -> OrbExtractor:
-        """Return the ORB extractor (read-only): max_keypoints, distribution."""
+        """Return the ORB extractor in use, read-only: max_keypoints, distribution."""
         return self._extractor
 
     def _param(self, name: str):

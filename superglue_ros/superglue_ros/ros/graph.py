@@ -19,6 +19,8 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+from .dds import use_large_image_transport
+
 
 class GraphError(RuntimeError):
     """The executor of a Graph stopped with an exception."""
@@ -69,6 +71,8 @@ class Graph:
 
     def __init__(self, domain_id: Optional[int] = None, threads: int = 4,
                  name: str = 'superglue_graph'):
+        # The nodes' DDS transport, as their console scripts set it (before any participant).
+        self.dds_note = use_large_image_transport()
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
