@@ -7,11 +7,16 @@ superglue_ros_msgs/Keypoints with the image's stamp) when it is the first, when
 ``keyframe_interval`` frames have passed since the last keyframe, or when the share of the
 last keyframe's keypoints still tracked in it (mutual Hamming matches) drops below
 ``min_tracked_overlap``.
+
+The subscription callback only takes the frame (so DDS never backs up behind ORB); one
+worker thread describes frames from a queue of two, newest kept. Frames that arrive while the
+worker is busy with older ones are skipped and counted (``counts['skipped_busy']``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+import threading
 from typing import Optional
 
 import cv2
@@ -30,9 +35,11 @@ from ..ros.graph import reliable_qos
 from ..ros.sync import stamp_ns
 from ..ros.throttle import ThrottledLogger
 from ..ros.topics import image_qos
+from ..ros.work_queue import WorkQueue
 
 NODE_NAME = 'superglue_frontend'
 WARNING_PERIOD = 5.0  # [s] between repeated warnings of one kind
+FRAME_QUEUE = 2  # frames waiting for the worker; older ones are skipped (counted)
 
 
 def tracked_overlap(reference: Features, current: Features, max_distance: int) -> float:
@@ -87,6 +94,12 @@ class FrontendNode(Node):
         self._next_id = 1
         self._frames_since_keyframe = 0
         self.counts: Counter = Counter()
+        self._counts_lock = threading.Lock()
+        self._queue = WorkQueue(FRAME_QUEUE, 'drop_oldest')
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name='superglue_frontend_worker',
+                                        daemon=True)
+        self._worker.start()
         self._log = ThrottledLogger(self.get_logger(), WARNING_PERIOD)
         self._publisher = self.create_publisher(
             Keypoints, 'keypoints', reliable_qos(10),
@@ -122,24 +135,56 @@ class FrontendNode(Node):
                 return f'overlap {overlap:.2f}'
         return None
 
+    def _count(self, key: str) -> int:
+        with self._counts_lock:
+            self.counts[key] += 1
+            return self.counts[key]
+
+    def is_idle(self) -> bool:
+        """Return True when no frame is queued or being described."""
+        return self._queue.idle()
+
     def _on_image(self, msg: Image) -> None:
-        try:
-            self._handle(msg)
-        finally:
-            # Counted once handled: whoever sees the count also sees the frame's keyframe.
-            self.counts['frames'] += 1
+        self._count('received')
+        skipped = self._queue.put(msg)
+        if skipped is not None:
+            n = self._count('skipped_busy')
+            self._count('frames')
+            self._log.warning('busy', f'front-end busy: skipped a frame ({n} so far)')
+
+    def _work(self) -> None:
+        while self._running:
+            msg = self._queue.get(timeout=0.1)
+            if msg is None:
+                continue
+            try:
+                self._handle(msg)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the worker
+                self._count('internal_errors')
+                self._log.error('internal', f'unexpected error on a frame: {exc!r}')
+            finally:
+                # Counted once handled: whoever sees the count also sees the frame's keyframe.
+                self._count('frames')
+                self._queue.task_done()
+
+    def destroy_node(self) -> None:
+        """Stop the worker (it finishes the frame in hand), then destroy the node."""
+        if getattr(self, '_worker', None) is not None:
+            self._running = False
+            self._queue.close()
+            self._worker.join(timeout=2.0)
+        super().destroy_node()
 
     def _handle(self, msg: Image) -> None:
         try:
             gray = image_to_gray(msg)
         except ValueError as exc:
-            self.counts['bad_images'] += 1
-            self._log.warning('bad_image', f'skipping image: {exc} '
-                                           f'({self.counts["bad_images"]} so far)')
+            n = self._count('bad_images')
+            self._log.warning('bad_image', f'skipping image: {exc} ({n} so far)')
             return
         t = stamp_ns(msg)
         if self._last_stamp is not None and t <= self._last_stamp:
-            self.counts['bad_stamps'] += 1
+            self._count('bad_stamps')
             self._log.warning('bad_stamp', f'skipping image with non-increasing stamp '
                                            f'{t * 1e-9:.6f} s')
             return
@@ -147,7 +192,7 @@ class FrontendNode(Node):
         features = self._extractor(gray)
         self._frames_since_keyframe += 1
         if len(features) == 0:
-            self.counts['empty_frames'] += 1
+            self._count('empty_frames')
             self._log.warning('empty', 'no ORB keypoints in this frame (texture-less view?)')
             return
         reason = self._keyframe_reason(features)
@@ -156,7 +201,7 @@ class FrontendNode(Node):
         self._publisher.publish(keypoints_from_features(features, msg.header, self._next_id))
         self.get_logger().debug(f'keyframe {self._next_id} ({reason}): {len(features)} '
                                 f'keypoints')
-        self.counts['keyframes'] += 1
+        self._count('keyframes')
         self._next_id += 1
         self._keyframe = features
         self._frames_since_keyframe = 0
