@@ -33,6 +33,58 @@ class WeightsError(RuntimeError):
     """A weights file is missing, unreadable or does not fit the model."""
 
 
+# Allowed values of the SuperGlue config keys: (kind, lowest, highest). The ranges bound what a
+# weights file (or an override) can make the matcher do: beyond them a match takes minutes or
+# more memory than a robot has (e.g. 10^9 Sinkhorn iterations hang, 200000 layers exhaust RAM).
+CONFIG_RANGES = {
+    'descriptor_dim': ('int', 1, 4096),
+    'input_dim': ('int', 1, 65536),  # or None (= descriptor_dim)
+    'gnn_layers': ('int', 0, 64),
+    'num_heads': ('int', 1, 64),
+    'sinkhorn_iterations': ('int', 0, 1000),
+    'sinkhorn_tolerance': ('float', 0.0, 1.0),
+    'match_threshold': ('float', 0.0, 1.0),
+    'keypoint_geometry': ('bool', None, None),
+}
+ENCODER_RANGE = (1, 4096)  # channels of each keypoint_encoder layer
+ENCODER_MAX_LAYERS = 16
+
+
+def _bad(where: str, key: str, value: Any, allowed: str) -> WeightsError:
+    return WeightsError(f'{where}: {key}={value!r} is invalid: allowed {allowed}')
+
+
+def validate_config(config: Mapping[str, Any], where: str = 'weights config') -> None:
+    """Check the types and ranges of a SuperGlue config; raise a one-line WeightsError.
+
+    The message names the key and the allowed range. Keys not listed in CONFIG_RANGES
+    (descriptor_type, unknown keys) are left to the model, which names them.
+    """
+    for key, (kind, low, high) in CONFIG_RANGES.items():
+        if key not in config or (key == 'input_dim' and config[key] is None):
+            continue
+        value = config[key]
+        if kind == 'bool':
+            if not isinstance(value, bool):
+                raise _bad(where, key, value, 'true or false')
+            continue
+        number_types = (int,) if kind == 'int' else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number_types) or \
+                not low <= value <= high:
+            raise _bad(where, key, value, f'{kind} in [{low}, {high}]')
+    encoder = config.get('keypoint_encoder')
+    if encoder is not None:
+        low, high = ENCODER_RANGE
+        if not isinstance(encoder, (list, tuple)) or len(encoder) > ENCODER_MAX_LAYERS or \
+                not all(isinstance(c, int) and not isinstance(c, bool) and low <= c <= high
+                        for c in encoder):
+            raise _bad(where, 'keypoint_encoder', encoder, f'a list of up to '
+                       f'{ENCODER_MAX_LAYERS} ints in [{low}, {high}]')
+    dim, heads = config.get('descriptor_dim'), config.get('num_heads')
+    if isinstance(dim, int) and isinstance(heads, int) and heads and dim % heads:
+        raise _bad(where, 'num_heads', heads, f'a divisor of descriptor_dim={dim}')
+
+
 def default_weights_path() -> Path:
     """Return the path of the shipped ORB weights inside the installed package."""
     return PACKAGE_WEIGHTS / DEFAULT_WEIGHTS_NAME
@@ -66,8 +118,13 @@ def infer_official_config(state_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]
 def _unpack(blob: Any, path: Path) -> Tuple[str, Dict[str, Any], Dict, Dict[str, Any]]:
     """(model name, config, state dict, metadata) of a loaded file of either layout."""
     if isinstance(blob, dict) and blob.get('format') == FORMAT:
+        for key, kind in (('config', dict), ('state_dict', dict)):
+            if not isinstance(blob.get(key), kind):
+                raise WeightsError(f'{path}: the {key!r} entry is missing or not a '
+                                   f'{kind.__name__}')
+        metadata = blob.get('metadata', {})
         return (str(blob.get('model', DEFAULT_MODEL)), dict(blob['config']), blob['state_dict'],
-                dict(blob.get('metadata', {})))
+                dict(metadata) if isinstance(metadata, dict) else {})
     if isinstance(blob, dict) and all(isinstance(v, torch.Tensor) for v in blob.values()):
         return (DEFAULT_MODEL, infer_official_config(blob), blob,
                 {'source': 'official-format state dict'})
@@ -100,7 +157,12 @@ def load_weights(path: Union[str, Path, None] = None,
             raise WeightsError(f'{key}={value!r} conflicts with the weights in {path} '
                                f'({key}={stored!r})')
         config[key] = value
-    model = entry.cls(config)
+    if name == DEFAULT_MODEL:
+        validate_config(config, f'weights file {path}')
+    try:
+        model = entry.cls(config)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise WeightsError(f'weights file {path}: invalid config: {exc}') from exc
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:

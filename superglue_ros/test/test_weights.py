@@ -3,6 +3,7 @@
 """Weights files: our layout, the model registry, errors that name the path, safe loading."""
 
 import os
+import re
 import shlex
 
 import pytest
@@ -126,3 +127,42 @@ def test_a_malicious_pickle_is_refused_and_does_not_run(tmp_path, tiny_model):
     # Control: the file is really malicious; full unpickling does run its payload.
     torch.load(path, weights_only=False)
     assert marker.exists()
+
+
+@pytest.mark.parametrize('key, value, allowed', [
+    ('sinkhorn_iterations', 10 ** 9, r'int in \[0, 1000\]'),
+    ('gnn_layers', 200000, r'int in \[0, 64\]'),
+    ('gnn_layers', '9', r'int in \[0, 64\]'),
+    ('descriptor_dim', 0, r'int in \[1, 4096\]'),
+    ('num_heads', 3, 'a divisor of descriptor_dim=32'),
+    ('num_heads', 2.0, r'int in \[1, 64\]'),
+    ('match_threshold', 1.5, r'float in \[0.0, 1.0\]'),
+    ('keypoint_encoder', [16, -1], 'a list of up to 16 ints'),
+    ('keypoint_geometry', 'yes', 'true or false'),
+])
+def test_weights_config_is_validated_with_one_line_errors(tmp_path, tiny_model, key, value,
+                                                          allowed):
+    config = dict(vars(tiny_model.conf), **{key: value})
+    path = tmp_path / 'bad.pth'
+    torch.save({'format': FORMAT, 'model': 'superglue', 'config': config,
+                'state_dict': tiny_model.state_dict()}, path)
+    with pytest.raises(WeightsError) as info:
+        load_weights(path)
+    message = str(info.value)
+    assert '\n' not in message
+    assert f'{key}={value!r} is invalid: allowed' in message and str(path) in message
+    assert re.search(allowed, message), message
+
+
+def test_weights_file_with_missing_or_unknown_entries(tmp_path, tiny_model):
+    path = tmp_path / 'bad.pth'
+    torch.save({'format': FORMAT, 'model': 'superglue', 'state_dict': tiny_model.state_dict()},
+               path)
+    with pytest.raises(WeightsError, match="the 'config' entry is missing"):
+        load_weights(path)
+    torch.save({'format': FORMAT, 'config': dict(vars(tiny_model.conf), layers=3),
+                'state_dict': tiny_model.state_dict()}, path)
+    with pytest.raises(WeightsError, match='invalid config: unknown SuperGlue config keys'):
+        load_weights(path)
+    with pytest.raises(WeightsError, match=r'sinkhorn_iterations=5000 is invalid'):
+        load_weights(shipped_weights_or_skip(), {'sinkhorn_iterations': 5000})
