@@ -12,3 +12,12 @@
 
 class ReplayError(RuntimeError):
     """A problem with the inputs (bag, weights, parameters file) or the ROS set-up."""
+
+
+class ReplayInterrupted(KeyboardInterrupt):
+    """A signal (SIGTERM, SIGHUP) stopping a replay, handled as Ctrl-C is: partial report."""
+
+    def __init__(self, signame: str):
+        super().__init__(signame)
+        self.signame = signame
+        self.reason = f'interrupted ({signame})'

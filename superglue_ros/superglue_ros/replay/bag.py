@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+import os
 from pathlib import Path
 import queue
+import shutil
 import sys
 import threading
+import time
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -123,18 +126,35 @@ def inspect_bag(path, image_topic: Optional[str] = None,
 
 
 def read_inputs(info: BagInfo) -> Iterator[Tuple[bool, int, object]]:
-    """Yield (is_image, bag time [ns], message) for the image and keypoints topics, in order."""
+    """Yield (is_image, bag time [ns], message) for the image and keypoints topics, in order.
+
+    ``message`` is None for a message that does not deserialise; ReplayError when the bag
+    cannot be read on.
+    """
     from rclpy.serialization import deserialize_message
     from rosbags.rosbag2 import Reader
     from sensor_msgs.msg import Image
     from superglue_ros_msgs.msg import Keypoints
 
-    with Reader(info.path) as reader:
-        conns = [c for c in reader.connections
-                 if c.topic in (info.image_topic, info.keypoints_topic)]
-        for conn, t, raw in reader.messages(connections=conns):
-            is_image = conn.topic == info.image_topic
-            yield is_image, t, deserialize_message(bytes(raw), Image if is_image else Keypoints)
+    read = 0
+    try:
+        with Reader(info.path) as reader:
+            conns = [c for c in reader.connections
+                     if c.topic in (info.image_topic, info.keypoints_topic)]
+            for conn, t, raw in reader.messages(connections=conns):
+                read += 1
+                is_image = conn.topic == info.image_topic
+                try:
+                    msg = deserialize_message(bytes(raw), Image if is_image else Keypoints)
+                except Exception:  # noqa: BLE001 - a malformed message: skipped, counted
+                    yield is_image, t, None
+                    continue
+                yield is_image, t, msg
+    except ReplayError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - rosbags raises several kinds on damaged files
+        raise ReplayError(f'bag {info.path} is damaged: reading failed after {read} '
+                          f'messages: {exc}') from exc
 
 
 def read_images(info: BagInfo, bag_times: Dict[int, int], wanted: Iterable[int]
@@ -177,49 +197,124 @@ def read_correspondences(path: Path, topic: str, wanted: Iterable[int]) -> Dict[
     return found
 
 
-class BagWriter:
-    """A rosbags Writer owned by one thread (sqlite3 objects must stay in their thread).
+FLUSH_PERIOD = 1.0  # [s] at most this much of the output is lost when the replay is killed
 
-    ``write`` may be called from any thread: messages are queued and written in order.
+
+def _merge_metadata(total: Optional[dict], part: dict, name: str) -> dict:
+    """Add one closed segment (its rosbag2_bagfile_information) as file ``name`` of ``total``."""
+    part = dict(part)
+    files = [dict(part['files'][0], path=name)] if part.get('files') else []
+    if total is None:
+        total = dict(part, relative_file_paths=[name], files=files)
+        total['ros_distro'] = 'rosbags (superglue-replay, segmented)'
+        return total
+    total['relative_file_paths'] = total['relative_file_paths'] + [name]
+    total['files'] = total.get('files', []) + files
+    counts = {t['topic_metadata']['name']: t['message_count']
+              for t in part['topics_with_message_count']}
+    for t in total['topics_with_message_count']:
+        t['message_count'] += counts.get(t['topic_metadata']['name'], 0)
+    if part['message_count']:
+        start = part['starting_time']['nanoseconds_since_epoch']
+        end = start + part['duration']['nanoseconds']
+        if total['message_count']:
+            t0 = total['starting_time']['nanoseconds_since_epoch']
+            t1 = t0 + total['duration']['nanoseconds']
+            start, end = min(start, t0), max(end, t1)
+        total['starting_time'] = {'nanoseconds_since_epoch': start}
+        total['duration'] = {'nanoseconds': end - start}
+    total['message_count'] += part['message_count']
+    return total
+
+
+class BagWriter:
+    """The output bag, written so that a killed replay leaves a readable bag behind.
+
+    One thread owns the writing (sqlite3 objects must stay in their thread); ``write`` may be
+    called from any thread. Every FLUSH_PERIOD seconds the messages received meanwhile are
+    written as one more closed storage file of the bag (``<name>_<k>.db3`` or ``.mcap``) and
+    metadata.yaml is replaced atomically to list it, so after SIGKILL or a crash the bag reads
+    back (rosbags, ``ros2 bag``) with everything up to the last flush. The first file, written
+    at once, holds no messages but every topic.
     """
 
-    def __init__(self, path: Path, storage: str, topics: Sequence[Tuple[str, str]]):
+    def __init__(self, path: Path, storage: str, topics: Sequence[Tuple[str, str]],
+                 flush_period: float = FLUSH_PERIOD):
+        self.path = Path(path)
+        self.storage = storage
+        self.topics = list(topics)
+        self.flush_period = float(flush_period)
         self._queue: 'queue.Queue' = queue.Queue()
         self._error: Optional[BaseException] = None
-        self._ready = threading.Event()
+        self._metadata: Optional[dict] = None
+        self._segments = 0
         self.counts: Counter = Counter()
-        self._thread = threading.Thread(target=self._run, args=(path, storage, topics),
-                                        name='superglue_replay_writer', daemon=True)
+        self.flushed: Counter = Counter()  # messages already safe on disk, per topic
+        try:
+            self._store = typestore()
+            self.path.mkdir(parents=True)
+            self._write_segment([])
+        except Exception as exc:  # noqa: BLE001 - rosbags and the file system raise many kinds
+            raise ReplayError(f'cannot create the output bag {path}: {exc}') from exc
+        self._thread = threading.Thread(target=self._run, name='superglue_replay_writer',
+                                        daemon=True)
         self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise ReplayError(f'cannot create the output bag {path}: {self._error}')
 
-    def _run(self, path: Path, storage: str, topics: Sequence[Tuple[str, str]]) -> None:
+    def _write_segment(self, items: List[Tuple[str, int, bytes]]) -> None:
+        """Write ``items`` as one closed storage file, then list it in metadata.yaml."""
+        import yaml
         from rosbags.rosbag2 import Writer
-        try:
-            store = typestore()
-            writer = Writer(path, version=9, storage_plugin=storage_plugin(storage))
-            writer.open()
-            conns = {topic: writer.add_connection(topic, msgtype, typestore=store)
-                     for topic, msgtype in topics}
-        except Exception as exc:  # noqa: BLE001 - reported by the constructor
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            while True:
-                item = self._queue.get()
+        name = f'{self.path.name}_{self._segments}'
+        staging = self.path.parent / f'.{self.path.name}.staging'
+        if staging.exists():
+            shutil.rmtree(staging)
+        writer = Writer(staging / name, version=9, storage_plugin=storage_plugin(self.storage))
+        writer.open()
+        conns = {topic: writer.add_connection(topic, msgtype, typestore=self._store)
+                 for topic, msgtype in self.topics}
+        for topic, t, data in items:
+            writer.write(conns[topic], t, data)
+        writer.close()
+        part = yaml.safe_load((staging / name / 'metadata.yaml').read_text())
+        files = [f for f in (staging / name).iterdir() if f.name != 'metadata.yaml']
+        if len(files) != 1:
+            raise ReplayError(f'unexpected segment files: {[f.name for f in files]}')
+        os.replace(files[0], self.path / files[0].name)
+        shutil.rmtree(staging)
+        self._metadata = _merge_metadata(self._metadata, part['rosbag2_bagfile_information'],
+                                         files[0].name)
+        tmp = self.path / 'metadata.yaml.tmp'
+        tmp.write_text(yaml.safe_dump({'rosbag2_bagfile_information': self._metadata},
+                                      sort_keys=False))
+        os.replace(tmp, self.path / 'metadata.yaml')
+        self._segments += 1
+        for topic, _, _ in items:
+            self.flushed[topic] += 1
+
+    def _run(self) -> None:
+        pending: List[Tuple[str, int, bytes]] = []
+        last = time.monotonic()
+        done = False
+        while not done:
+            try:
+                item = self._queue.get(timeout=max(0.0, last + self.flush_period
+                                                   - time.monotonic()))
                 if item is None:
-                    break
-                topic, t, data = item
-                writer.write(conns[topic], t, data)
-                self.counts[topic] += 1
-        except Exception as exc:  # noqa: BLE001 - reported by close()
-            self._error = exc
-        finally:
-            writer.close()
+                    done = True
+                else:
+                    pending.append(item)
+                    self.counts[item[0]] += 1
+            except queue.Empty:
+                pass
+            if pending and (done or time.monotonic() >= last + self.flush_period):
+                try:
+                    self._write_segment(pending)
+                except Exception as exc:  # noqa: BLE001 - reported by close()
+                    self._error = exc
+                    return
+                pending = []
+            if time.monotonic() >= last + self.flush_period:
+                last = time.monotonic()
 
     def write(self, topic: str, t: int, data: bytes) -> None:
         self._queue.put((topic, t, data))

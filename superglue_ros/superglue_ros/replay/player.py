@@ -143,6 +143,8 @@ class Player:
                                                   qos) if use_frontend else None)
         self.driver = driver
         self.sent: Counter = Counter()
+        self.read: Counter = Counter()  # messages read from the bag (and how many malformed)
+        self.wall_start: Optional[float] = None
         self.bag_times: Dict[int, int] = {}  # image header stamp -> bag time
 
     def discover(self, timeout: float = 20.0) -> None:
@@ -198,7 +200,13 @@ class Player:
                    desc='replay', dynamic_ncols=True)
         wall_start = time.perf_counter()
         first_t = None
+        self.wall_start = wall_start
         for is_image, t, msg in read_inputs(self.info):
+            self.read['images' if is_image else 'keypoints'] += 1
+            if msg is None:
+                self.read['malformed'] += 1
+                self.log.warning(f'skipping a malformed message in the bag at {t * 1e-9:.3f} s')
+                continue
             first_t = t if first_t is None else first_t
             if rate is not None:
                 delay = wall_start + (t - first_t) * 1e-9 / rate - time.perf_counter()
@@ -246,6 +254,9 @@ class Player:
         engine = self.matcher.engine
         return {
             'wall_s': wall,
+            'frames_read_back': self.read['images'],
+            'keypoints_read_back': self.read['keypoints'],
+            'malformed_in_bag': self.read['malformed'],
             'frames_published': self.sent['images'],
             'keyframes_in': self.keyframes_sent(),
             'keypoints_reaching_matcher': int(self.matcher.sync_counters.received[1]),
@@ -265,12 +276,27 @@ class Player:
 def play(info: BagInfo, recorder: Recorder, rate: Optional[float], weights: Path, device: str,
          params: Optional[Path], max_keypoints: int, domain_id: Optional[int], progress: bool,
          timeout: float) -> Dict[str, Any]:
-    """Run the nodes in a fresh graph, play the bag into them; returns ``Player.result``."""
+    """Run the nodes in a fresh graph, play the bag into them; returns ``Player.result``.
+
+    ``result['interrupted']`` names what stopped the replay early (Ctrl-C, SIGTERM, the ROS
+    executor failing), with everything answered until then; None for a complete run.
+    """
     try:
         with Graph(domain_id, threads=4, name='superglue_replay_executor') as graph:
             player = Player(graph, info, recorder, weights, device, params, max_keypoints)
-            player.discover()
-            wall = player.play(rate, timeout, progress)
-            return player.result(wall)
+            interrupted = None
+            try:
+                player.discover()
+                wall = player.play(rate, timeout, progress)
+            except KeyboardInterrupt as exc:
+                interrupted = getattr(exc, 'reason', None) or 'interrupted (SIGINT)'
+            except GraphError as exc:
+                interrupted = f'the ROS executor stopped: {exc}'
+            if interrupted is not None:
+                start = player.wall_start
+                wall = time.perf_counter() - start if start is not None else 0.0
+            result = player.result(wall)
+            result['interrupted'] = interrupted
+            return result
     except GraphError as exc:
         raise ReplayError(str(exc)) from exc

@@ -74,6 +74,19 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
         'keyframes_per_s': kout / result['wall_s'] if result['wall_s'] > 0 else 0.0,
         'output_bag': result['output_bag'], 'output_topic': CORRESPONDENCES_TOPIC,
     }
+    interrupted = result.get('interrupted')
+    report['partial'] = interrupted is not None
+    report['interrupted'] = interrupted
+    report['malformed_in_bag'] = int(result.get('malformed_in_bag', 0))
+    read_back = int(result.get('frames_read_back', info.num_images))
+    # A complete replay reads every image the bag's index lists; fewer means a damaged file.
+    report['bag_damaged'] = (
+        None if interrupted is not None or (read_back >= info.num_images
+                                            and not report['malformed_in_bag'])
+        else f'the bag lists {info.num_images} images, {read_back} could be read back, '
+             f'{report["malformed_in_bag"]} messages did not deserialise')
+    report['usable_keyframes'] = sum(names.get(r.status) in ('ok', 'first_keyframe')
+                                     for r in records)
     for key in ('device', 'weights', 'weights_metadata', 'max_keypoints', 'match_threshold',
                 'queue_policy', 'params_file', 'node_stats', 'frontend_counts'):
         report[key] = result[key]
@@ -194,8 +207,14 @@ def markdown(rep: Dict[str, Any]) -> str:
     kp_topic = f' `{rep["keypoints_topic"]}`' if rep['keypoints_topic'] else ''
     rejections = sum(rep['rejections'].values())
     ms = '{:.1f} / {:.1f} / {:.1f} ms'.format
-    lines = [
-        '# superglue-replay report', '',
+    lines = ['# superglue-replay report', '']
+    if rep.get('partial'):
+        lines += [f'**PARTIAL REPORT: the replay was {rep["interrupted"]}** after '
+                  f'{rep["frames_published"]} of {rep["frames_read"]} frames; the figures '
+                  'cover what was answered until then.', '']
+    if rep.get('bag_damaged'):
+        lines += [f'**The input bag is damaged:** {rep["bag_damaged"]}.', '']
+    lines += [
         f'Bag `{rep["bag"]}` ({rep["storage"]}), images `{rep["image_topic"]}`, keypoints from '
         f'{rep["keypoints_from"]}{kp_topic}'
         f'; replay {rep["mode"]}; device {rep["device"]}; weights `{rep["weights"]}`; '

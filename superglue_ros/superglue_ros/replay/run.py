@@ -39,10 +39,15 @@ def _output_bag(out: Path) -> Path:
     """OUT/correspondences_bag, cleared when it is a bag of an earlier replay."""
     out.mkdir(parents=True, exist_ok=True)
     out_bag = out / OUTPUT_BAG
+    staging = out / f'.{OUTPUT_BAG}.staging'  # left behind by a killed replay
+    if staging.exists():
+        shutil.rmtree(staging)
     if out_bag.exists():
         if not (out_bag / 'metadata.yaml').is_file():
             raise ReplayError(f'{out_bag} exists and is not a bag from an earlier replay')
         shutil.rmtree(out_bag)
+    for name in ('report.json', 'report.md'):  # never leave an earlier run's report behind
+        (out / name).unlink(missing_ok=True)
     return out_bag
 
 
@@ -55,7 +60,9 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
     """Replay ``bag`` into the nodes; write the output bag and report into ``out``.
 
     ``rate`` None = as fast as possible with back-pressure. ``max_keypoints`` > 0 overrides
-    the parameter of both nodes. Returns the report dict (also written as report.json).
+    the parameter of both nodes. Returns the report dict (also written as report.json). An
+    interrupted replay (Ctrl-C, SIGTERM) still closes the bag and writes the report, marked
+    ``partial``; the output bag survives a killed replay up to its last second.
     """
     from ..weights import weights_path, WeightsError  # torch: only once a replay starts
     info = inspect_bag(bag, image_topic, keypoints_topic)
@@ -83,4 +90,5 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
     result.update(recorded=dict(writer.counts), recorder_errors=recorder.errors,
                   output_bag=str(out_bag), rate=rate, weights=str(weights_file),
                   params_file=str(params) if params else None)
-    return write_report(info, recorder.records, result, out, visualisations)
+    return write_report(info, recorder.records, result, out,
+                        0 if result.get('interrupted') else visualisations)

@@ -117,6 +117,9 @@ class Graph:
     def close(self) -> None:
         """Shut the executor down, destroy every node, shut the context down."""
         self.executor.shutdown(timeout_sec=5.0)
+        # Destroying a node under a spinning executor fails its pending callbacks ("exception
+        # was never retrieved: cannot use Destroyable"): wait for the spin thread to end first.
+        self._thread.join(timeout=5.0)
         for node in reversed(self.nodes):
             node.destroy_node()
         self.nodes.clear()

@@ -20,11 +20,12 @@ import argparse
 import os
 from pathlib import Path
 import shutil
+import signal
 import sys
 from typing import Optional, Sequence
 
 from .demo_bag import make_demo_bag
-from ..replay import ReplayError
+from ..replay import ReplayError, ReplayInterrupted
 from ..replay.bag import STORAGES
 from ..replay.run import run_replay
 
@@ -62,7 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_signal(signum, frame) -> None:
+    """SIGTERM (and SIGHUP) end the replay as Ctrl-C does: bag closed, partial report."""
+    raise ReplayInterrupted(signal.Signals(signum).name)
+
+
+def _exit_status(exc: KeyboardInterrupt) -> int:
+    """128 + the signal number, as a shell reports a process ended by that signal."""
+    name = getattr(exc, 'signame', 'SIGINT')
+    return 128 + int(getattr(signal, name, signal.SIGINT))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
     p = _parser()
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -90,9 +104,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ReplayError as exc:
         print(f'superglue-replay: {exc}', file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print('superglue-replay: interrupted', file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # before the nodes ran, or while the report was written
+        print(f'superglue-replay: {getattr(exc, "reason", "interrupted (SIGINT)")}',
+              file=sys.stderr)
+        return _exit_status(exc)
     lat = report['latency_s']
     print(f'{report["keyframes_in"]} keyframes in, {report["correspondences_out"]} '
           f'correspondences out, {report["dropped_total"]} dropped, '
@@ -102,6 +117,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'p95 {lat["p95"] * 1e3:.0f} ms')
     print(f'report: {os.path.abspath(out / "report.md")} (and report.json, PNGs, '
           f'{report["output_bag"]})')
+    if report['partial']:
+        print(f'superglue-replay: {report["interrupted"]}: the report is partial, the output '
+              f'bag holds everything recorded until then', file=sys.stderr)
+        signame = report['interrupted'].partition('(')[2].rstrip(')')
+        return 128 + int(getattr(signal, signame, signal.SIGINT)) \
+            if signame.startswith('SIG') else 1
+    if report['bag_damaged']:
+        print(f'superglue-replay: the input bag is damaged: {report["bag_damaged"]}',
+              file=sys.stderr)
+        return 1
+    if report['usable_keyframes'] == 0:
+        print(f'superglue-replay: no usable input: {report["frames_published"]} frames, '
+              f'{report["keyframes_in"]} keyframes, none accepted by the matcher '
+              f'(rejections: {report["rejections"] or "none"}, front-end: '
+              f'{report["frontend_counts"]})', file=sys.stderr)
+        return 1
     if not report['all_keyframes_accounted']:
         print('superglue-replay: some keyframes were neither answered nor counted as dropped',
               file=sys.stderr)
