@@ -39,7 +39,7 @@ from launch.launch_description_sources import AnyLaunchDescriptionSource  # noqa
 PACKAGE = Path(__file__).resolve().parents[1]
 DOMAIN = domain_id(37)
 FAKE_CAMERA = '''#!{python}
-"""Stand-in for v4l2_camera_node: publishes the bundled TUM frames on image_raw at 4 Hz."""
+"""Stand-in for v4l2_camera_node: publishes the 17 bundled TUM frames on image_raw at 4 Hz."""
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -58,7 +58,14 @@ def main():
     state = {{'i': 0}}
 
     def tick():
-        msg = numpy_to_image(frames[state['i'] % len(frames)], 'bgr8')
+        # Start once the front-end and the matcher subscribe, plus 2 s for them to discover
+        # each other; send every frame once (a jump back to the first matches little).
+        if pub.get_subscription_count() < 2:
+            state['wait'] = 8
+        state['wait'] = state.get('wait', 8) - 1
+        if state['wait'] > 0 or state['i'] == len(frames):
+            return
+        msg = numpy_to_image(frames[state['i']], 'bgr8')
         msg.header.stamp = node.get_clock().now().to_msg()
         msg.header.frame_id = 'camera:' + device
         pub.publish(msg)
@@ -200,20 +207,32 @@ def feed_and_collect(driver, namespace: str, count: int = 6):
     node = driver.node
     image_pub = node.create_publisher(Image, topics.resolve(topics.IMAGE, namespace), RELIABLE)
     keypoints, out = Collector(), Collector()
-    node.create_subscription(Keypoints, topics.resolve(topics.KEYPOINTS, namespace), keypoints,
-                             RELIABLE)
-    node.create_subscription(Correspondences, topics.resolve(topics.CORRESPONDENCES, namespace),
-                             out, RELIABLE)
-    # Both nodes are up once they subscribe to the images (the matcher after its weights).
-    assert wait_for(lambda: image_pub.get_subscription_count() == 2, 120), \
-        'the front-end and the matcher did not both subscribe to the images'
+    subs = [node.create_subscription(Keypoints, topics.resolve(topics.KEYPOINTS, namespace),
+                                     keypoints, RELIABLE),
+            node.create_subscription(Correspondences,
+                                     topics.resolve(topics.CORRESPONDENCES, namespace), out,
+                                     RELIABLE)]
+    # Both nodes are up once they subscribe to the images (the matcher after its weights), and
+    # nothing is missed once their publishers have matched these (volatile) subscriptions.
+    kp_topic = topics.resolve(topics.KEYPOINTS, namespace)
+    assert wait_for(lambda: image_pub.get_subscription_count() == 2
+                    and all(s.get_publisher_count() == 1 for s in subs)
+                    and len(node.get_subscriptions_info_by_topic(kp_topic)) == 2, 120), \
+        'the front-end and the matcher did not both come up'
+    # The front-end's keypoints reach the matcher only once the two have discovered each other
+    # (volatile QoS: a keyframe sent before is lost); this process has seen both ends by now.
+    time.sleep(2.0)
     frames = TumFrames(count=count)
     for i in range(len(frames)):
         image_pub.publish(frames.image_msg(i, encoding='bgr8'))
         time.sleep(0.2)
     kps = keypoints.wait(count // 2, timeout=60)  # keyframe_interval 2
-    msgs = out.wait(len(kps), timeout=120)
-    return kps, msgs
+    time.sleep(1.0)  # any later keyframe is out too
+    kps = keypoints.msgs
+    assert wait_for(lambda: len(out) >= len(kps), 120), (
+        f'keyframes {[k.keyframe_id for k in kps]}, answered '
+        f'{[(m.current_keyframe_id, m.status, m.status_message) for m in out.msgs]}')
+    return kps, list(out.msgs)
 
 
 def check_matches(msgs) -> None:
