@@ -23,9 +23,12 @@ BAD_STAMP = 'bad_stamp'
 UNSUPPORTED_ENCODING = 'unsupported_encoding'
 BAD_IMAGE = 'bad_image'
 SIZE_MISMATCH = 'size_mismatch'
+DEGENERATE = 'degenerate'  # too few distinct keypoints, or all in one corner: no reference
+DUPLICATE_ID = 'duplicate_id'  # the keyframe id of the current reference again
 
 REASONS = (OVERSIZED, LENGTH_MISMATCH, DESCRIPTOR_MISMATCH, NON_FINITE, NO_KEYPOINTS,
-           OUT_OF_IMAGE, BAD_STAMP, UNSUPPORTED_ENCODING, BAD_IMAGE, SIZE_MISMATCH)
+           OUT_OF_IMAGE, BAD_STAMP, UNSUPPORTED_ENCODING, BAD_IMAGE, SIZE_MISMATCH, DEGENERATE,
+           DUPLICATE_ID)
 
 
 class InputError(ValueError):

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 import os
+import signal
 import sys
 import threading
 import time
@@ -35,21 +37,25 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.serialization import deserialize_message
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 
 from ..engine import MatchingEngine, MatchResult, PreparedFeatures
 from ..geometry import verify_fundamental
-from ..inputs import InputError, NO_KEYPOINTS
+from ..inputs import BAD_STAMP, DUPLICATE_ID, InputError, NO_KEYPOINTS, OVERSIZED
 from ..ros.conversions import build_correspondences, image_to_bgr, numpy_to_image
+from ..ros.dds import transport_note, use_large_image_transport
 from ..ros.diagnostics import matcher_status
 from ..ros.graph import reliable_qos
 from ..ros.stats import MatcherStats
-from ..ros.sync import stamp_ns, StampSynchronizer, SyncCounters
+from ..ros.sync import HAVE_MESSAGE_FILTERS, make_sync, stamp_ns, SyncCounters
 from ..ros.throttle import ThrottledLogger
 from ..ros.topics import image_qos, keypoints_qos
-from ..ros.validation import keyframe_features
+from ..ros.validation import (check_reference_quality, check_stamp_ahead, keyframe_features,
+                              StreamClock)
 from ..ros.work_queue import QUEUE_POLICIES, WorkQueue
 from ..torch_version import require_torch
 from ..viz import draw_matches
@@ -111,7 +117,19 @@ PARAMETERS = (
     Param('diagnostics_period', 1.0, 'Period of /diagnostics [s]', frange=(0.01, 3600.0)),
     Param('log_throttle_period', 5.0, 'Minimum interval between repeated warnings of one kind '
           '[s]', read_only=False, frange=(0.0, 3600.0)),
+    Param('max_stamp_ahead', 10.0, 'Reject keyframes stamped more than this ahead of the node '
+          'clock or of the image stream [s]; 0 = no check', read_only=False,
+          frange=(0.0, 1e6)),
+    Param('min_reference_keypoints', 20, 'Keypoints at distinct positions a keyframe needs to '
+          'become the reference', read_only=False, irange=(1, 100000)),
+    Param('min_reference_spread', 0.25, 'Share of the 4 x 4 image cells the keypoints of a '
+          'reference must cover', read_only=False, frange=(0.0, 1.0)),
+    Param('match_deadline', 5.0, 'A match running longer is reported as ERROR in diagnostics '
+          'and counted (watchdog_overruns) [s]; 0 = no watchdog', read_only=False,
+          frange=(0.0, 3600.0)),
 )
+
+SHUTDOWN_GRACE = 1.5  # [s] the worker may take to finish the keyframe in hand at shutdown
 
 # Rejection reasons answered with a status other than STATUS_REJECTED_INPUT.
 REJECTION_STATUS = {NO_KEYPOINTS: Correspondences.STATUS_NO_KEYPOINTS}
@@ -136,6 +154,7 @@ class Job:
     image: Image
     keypoints: Keypoints
     received: float  # time.perf_counter() when the pair was complete
+    arrival_ns: int = 0  # time.monotonic_ns() then (for StreamClock)
 
 
 class MatcherNode(Node):
@@ -172,12 +191,23 @@ class MatcherNode(Node):
                                         daemon=True)
         self._worker.start()
 
-        self._sync = StampSynchronizer(
-            self, [(Image, 'image', image_qos()), (Keypoints, 'keypoints', keypoints_qos())],
-            queue_size=self._param('sync_queue_size'), slop=self._param('sync_slop'),
-            callback=self._on_pair,
-            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-            callback_group=MutuallyExclusiveCallbackGroup())
+        self._stream = StreamClock()
+        self._stream_lock = threading.Lock()
+        self._busy: Optional[Tuple[float, int]] = None  # (start, keyframe id) of the match
+        self._overrun_counted = False
+        self._arrived = [0, 0]  # image, keypoints messages that reached the node
+        # Messages are taken serialised and checked as they arrive (malformed ones counted,
+        # size caps applied) before the stamp pairing holds them.
+        self._sync_backend = 'message_filters' if HAVE_MESSAGE_FILTERS else 'own'
+        self._sync = make_sync(self._sync_backend, 2, self._param('sync_queue_size'),
+                               self._param('sync_slop'), self._on_pair)
+        inputs = MutuallyExclusiveCallbackGroup()
+        topics = ((Image, 'image', image_qos()), (Keypoints, 'keypoints', keypoints_qos()))
+        for k, (msg_type, topic, qos) in enumerate(topics):
+            self.create_subscription(
+                msg_type, topic, partial(self._on_message, k, msg_type), qos, raw=True,
+                callback_group=inputs,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._diagnostics_timer = self.create_timer(
             self._param('diagnostics_period'), self._on_diagnostics_timer,
             callback_group=MutuallyExclusiveCallbackGroup())
@@ -190,7 +220,7 @@ class MatcherNode(Node):
             f'{" (fp16)" if engine.fp16 else ""}, descriptors {engine.descriptor_type} '
             f'({engine.input_dim}), match_threshold {engine.match_threshold:.3f}, '
             f'max_keypoints {engine.max_keypoints}, queue {self._queue.maxsize} '
-            f'{self._queue.policy}, sync {self._sync.backend} '
+            f'{self._queue.policy}, sync {self._sync_backend} '
             f'(slop {self._param("sync_slop")} s, queue {self._param("sync_queue_size")}), '
             f'verification {"on" if self._param("verify") else "off"}')
 
@@ -204,7 +234,8 @@ class MatcherNode(Node):
     @property
     def sync_counters(self) -> SyncCounters:
         """Return the image/keypoints messages received and dropped unpaired, pairs emitted."""
-        return self._sync.counters()
+        return SyncCounters(tuple(self._arrived), tuple(self._sync.dropped()),
+                            self._sync.emitted)
 
     @property
     def debug_image_wanted(self) -> bool:
@@ -272,10 +303,43 @@ class MatcherNode(Node):
 
     # -- input -----------------------------------------------------------------------------
 
+    def _on_message(self, index: int, msg_type: type, data: bytes) -> None:
+        """One serialised image (index 0) or keypoints (1) message: check, then pair."""
+        arrival = time.monotonic_ns()
+        self._arrived[index] += 1
+        kind = 'image' if index == 0 else 'keypoints'
+        try:
+            msg = deserialize_message(data, msg_type)
+        except Exception as exc:  # noqa: BLE001 - whatever a broken publisher sends
+            n = self._stats.count(f'malformed_{kind}')
+            self._log.warning(f'malformed_{kind}', f'dropped a malformed serialised {kind} '
+                              f'message of {len(data)} bytes ({exc}); {n} so far')
+            return
+        if index == 0:
+            with self._stream_lock:
+                self._stream.observe(stamp_ns(msg), arrival)
+            cap = self._param('max_image_pixels')
+            if cap > 0 and msg.width * msg.height > cap:
+                # Free the pixels now; the pair is still answered (oversized) when it forms.
+                self._stats.count('oversized_on_arrival')
+                msg = Image(header=msg.header, width=msg.width, height=msg.height,
+                            encoding=msg.encoding)
+        else:
+            cap = self._param('max_input_keypoints')
+            if cap > 0 and len(msg.x) > cap:
+                self._stats.count('oversized_on_arrival')
+                self._stats.count('keyframes_received')
+                stub = Keypoints(header=msg.header, keyframe_id=msg.keyframe_id)
+                self._reject(Job(Image(header=msg.header), stub, time.perf_counter()),
+                             InputError(OVERSIZED, f'{len(msg.x)} keypoints exceed the cap '
+                                                   f'of {cap} (parameter max_input_keypoints)'))
+                return
+        self._sync.add(index, msg)
+
     def _on_pair(self, image: Image, keypoints: Keypoints) -> None:
         received = time.perf_counter()
         self._stats.count('keyframes_received')
-        evicted = self._queue.put(Job(image, keypoints, received))
+        evicted = self._queue.put(Job(image, keypoints, received, time.monotonic_ns()))
         if evicted is not None:
             dropped = self._stats.count('dropped_queue_full')
             self._log.warning('queue_full',
@@ -321,14 +385,43 @@ class MatcherNode(Node):
         status = REJECTION_STATUS.get(error.reason, Correspondences.STATUS_REJECTED_INPUT)
         self._publish(job, status, str(error))
 
+    def _check_stamp(self, job: Job) -> None:
+        """Apply the stamp policy; InputError rejects, a backwards jump resets the reference.
+
+        Rejected: the reference's stamp or keyframe id again, or a stamp more than
+        max_stamp_ahead in the future of the node clock or of the image stream (it must not
+        become the reference: every later keyframe would look backwards).
+        """
+        kp, ref = job.keypoints, self._reference
+        t = stamp_ns(kp)
+        if ref is not None and t == ref.stamp_ns:
+            raise InputError(BAD_STAMP, f'duplicate stamp {t * 1e-9:.9f} s (same as the '
+                                        f'reference keyframe {ref.keyframe_id})')
+        if ref is not None and int(kp.keyframe_id) == ref.keyframe_id:
+            raise InputError(DUPLICATE_ID, f'keyframe id {kp.keyframe_id} is the id of the '
+                                           f'reference (stamped {ref.stamp_ns * 1e-9:.3f} s)')
+        with self._stream_lock:
+            stream_ahead = self._stream.ahead(t, job.arrival_ns) if job.arrival_ns else None
+        check_stamp_ahead(t, self._param('max_stamp_ahead'),
+                          self.get_clock().now().nanoseconds, stream_ahead)
+        if ref is not None and t < ref.stamp_ns:
+            n = self._stats.count('stamp_resets')
+            self._log.warning('stamp_reset', f'keyframe {kp.keyframe_id} is stamped '
+                              f'{(ref.stamp_ns - t) * 1e-9:.3f} s before the reference '
+                              f'{ref.keyframe_id}: the stream went back (bag loop, clock '
+                              f'reset); starting over with it ({n} resets so far)')
+            self._reference = None
+
     def _accept(self, job: Job) -> Optional[Keyframe]:
         """Validate and prepare the job's keyframe; None (and answered) when rejected."""
         image, kp = job.image, job.keypoints
-        ref = self._reference
         try:
+            self._check_stamp(job)
             features = keyframe_features(
                 image, kp, self._engine, self._param('max_image_pixels'),
-                self._param('max_input_keypoints'), ref.stamp_ns if ref else None)
+                self._param('max_input_keypoints'))
+            check_reference_quality(features, self._param('min_reference_keypoints'),
+                                    self._param('min_reference_spread'))
             prepared = self._engine.prepare(features)
         except InputError as exc:
             self._reject(job, exc)
@@ -347,9 +440,11 @@ class MatcherNode(Node):
             self._reference = current
             return
         start = time.perf_counter()
+        self._busy, self._overrun_counted = (start, current.keyframe_id), False
         try:
             result = self._engine.match_prepared(ref.prepared, current.prepared)
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory
+            self._busy = None
             self._stats.count('matcher_errors')
             self._log.error('matcher_error', f'matcher failed on keyframe '
                             f'{current.keyframe_id}: {exc!r}')
@@ -357,6 +452,8 @@ class MatcherNode(Node):
             self._reference = current
             return
         match_time = time.perf_counter() - start
+        self._busy = None
+        self._watchdog(current.keyframe_id, match_time)
         self._answer(job, ref, current, result, match_time)
         self._reference = current
 
@@ -401,8 +498,21 @@ class MatcherNode(Node):
 
     # -- diagnostics -----------------------------------------------------------------------
 
+    def _watchdog(self, keyframe_id: int, elapsed: float) -> None:
+        """Count (once) and log a match running past match_deadline."""
+        deadline = self._param('match_deadline')
+        if deadline <= 0 or elapsed <= deadline or self._overrun_counted:
+            return
+        self._overrun_counted = True
+        n = self._stats.count('watchdog_overruns')
+        self._log.error('watchdog', f'match of keyframe {keyframe_id} has run {elapsed:.1f} s, '
+                        f'past match_deadline={deadline} s ({n} overruns so far)')
+
     def _on_diagnostics_timer(self) -> None:
         try:
+            busy = self._busy
+            if busy is not None:
+                self._watchdog(busy[1], time.perf_counter() - busy[0])
             stats = self.stats()
             unpaired = stats['sync_dropped_keypoints']
             if unpaired > self._reported['unpaired']:
@@ -421,39 +531,73 @@ class MatcherNode(Node):
     # -- shutdown --------------------------------------------------------------------------
 
     def destroy_node(self) -> None:
-        """Stop the worker (it finishes the keyframe in hand), then destroy the node."""
+        """Stop the worker, then destroy the node.
+
+        The worker finishes and answers the keyframe in hand if it can within SHUTDOWN_GRACE;
+        keyframes still waiting, or a match that takes longer, are counted and logged
+        (``dropped_at_shutdown``), never lost silently.
+        """
         if getattr(self, '_worker', None) is not None:
             self._running = False
-            self._queue.close()
-            self._worker.join(timeout=10.0)
+            waiting = self._queue.close()
+            self._worker.join(timeout=SHUTDOWN_GRACE)
+            unfinished = waiting + (1 if self._worker.is_alive() else 0)
+            if unfinished:
+                self._stats.count('dropped_at_shutdown', unfinished)
+                self.get_logger().warning(f'shutting down: {unfinished} keyframe(s) not '
+                                          f'answered (still queued or being matched)')
+            self._worker = None
         super().destroy_node()
 
 
+class _Terminated(Exception):
+    """SIGTERM: shut down as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
 def main(args=None) -> int:
-    """Console script ``matcher_node``: exit status 1 on a start-up error."""
-    rclpy.init(args=args)
+    """Console script ``matcher_node``: exit status 1 on a start-up error.
+
+    Ctrl-C and SIGTERM stop intake, let the worker answer the keyframe in hand (up to
+    SHUTDOWN_GRACE), then shut down: rclpy's own signal handler would invalidate the context
+    first and turn that last answer into an error, so Python's handlers are used instead.
+    """
+    dds = use_large_image_transport()  # before rclpy.init creates the DDS participant
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         require_torch()  # one clear line below the minimum version
         node = MatcherNode()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException, _Terminated):
         rclpy.try_shutdown()
         return 0
     except Exception as exc:  # noqa: BLE001 - a clear one-line start-up error, no traceback
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {exc}')
         rclpy.try_shutdown()
         return 1
+    node.get_logger().info(f'DDS transport: {transport_note(dds)}')
     # Inference runs on the node's own worker thread, so one executor thread is enough; it also
     # leaves no thread pool behind to keep the process alive after Ctrl-C.
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while rclpy.ok():  # short waits: Python's signal handlers run between them
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException, _Terminated):
         pass
     finally:
-        executor.shutdown(timeout_sec=5.0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        started = time.monotonic()
+        executor.remove_node(node)
         node.destroy_node()
+        executor.shutdown(timeout_sec=0.5)
         rclpy.try_shutdown()
+        rclpy.logging.get_logger(NODE_NAME).info(
+            f'shut down in {time.monotonic() - started:.2f} s')
     _exit_after_clean_shutdown(0)
     return 0
 

@@ -16,15 +16,20 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
                    reported: Counter) -> DiagnosticStatus:
     """Build the status of one report; ``reported`` holds the previous report's counts.
 
-    The level is ERROR when matcher errors grew since the last report, WARN when drops,
-    rejections or unpaired keypoints grew, else OK. ``reported`` is updated in place.
+    The level is ERROR when matcher errors or watchdog overruns (a match past
+    match_deadline) grew since the last report, WARN when drops, rejections, malformed
+    messages or unpaired keypoints grew, else OK. ``reported`` is updated in place.
     """
     s = stats
     status = DiagnosticStatus(name=name, hardware_id=device)
-    problems = sum(s.get(k, 0) for k in ('dropped_queue_full', 'rejected'))
+    problems = sum(s.get(k, 0) for k in ('dropped_queue_full', 'rejected', 'malformed_image',
+                                         'malformed_keypoints'))
     errors = s.get('matcher_errors', 0) + s.get('internal_errors', 0)
+    overruns = s.get('watchdog_overruns', 0)
     unpaired = s['sync_dropped_keypoints']
-    if errors > reported['errors']:
+    if overruns > reported['overruns']:
+        status.level, status.message = DiagnosticStatus.ERROR, 'match past its deadline'
+    elif errors > reported['errors']:
         status.level, status.message = DiagnosticStatus.ERROR, 'matcher errors'
     elif problems > reported['problems']:
         status.level, status.message = DiagnosticStatus.WARN, 'dropped or rejected input'
@@ -35,6 +40,7 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
     else:
         status.level, status.message = DiagnosticStatus.OK, 'ok'
     reported['errors'], reported['problems'], reported['unpaired'] = errors, problems, unpaired
+    reported['overruns'] = overruns
     values = {
         'device': device,
         'keyframes_received': s.get('keyframes_received', 0),
@@ -51,6 +57,11 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
         'matcher_errors': s.get('matcher_errors', 0),
         'internal_errors': s.get('internal_errors', 0),
         'rejected_total': s.get('rejected', 0),
+        'watchdog_overruns': overruns,
+        'malformed_images': s.get('malformed_image', 0),
+        'malformed_keypoints': s.get('malformed_keypoints', 0),
+        'oversized_on_arrival': s.get('oversized_on_arrival', 0),
+        'stamp_resets': s.get('stamp_resets', 0),
     }
     for reason in REASONS:
         values[f'rejected_{reason}'] = s.get(f'rejected_{reason}', 0)

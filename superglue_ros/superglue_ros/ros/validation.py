@@ -13,15 +13,18 @@ cheap (numpy over flat arrays) and run before any tensor is built.
 
 from __future__ import annotations
 
-from typing import Optional
+from collections import deque
+from typing import Deque, Optional
 
 import numpy as np
 
 from .conversions import check_image, descriptor_type_name, features_from_keypoints
 from .sync import stamp_ns
 from ..features import Features
-from ..inputs import (BAD_STAMP, InputError, NO_KEYPOINTS, OUT_OF_IMAGE, OVERSIZED,
-                      SIZE_MISMATCH)
+from ..inputs import (BAD_STAMP, DEGENERATE, InputError, NO_KEYPOINTS, OUT_OF_IMAGE,
+                      OVERSIZED, SIZE_MISMATCH)
+
+SPREAD_GRID = 4  # reference spread: share of the 4 x 4 image cells holding a keypoint
 
 
 def validate_image(msg, max_pixels: int = 0) -> None:
@@ -97,3 +100,70 @@ def keyframe_features(image, keypoints, engine, max_image_pixels: int = 0,
     validate_in_image(features)
     validate_pair(image, keypoints)
     return features
+
+
+class StreamClock:
+    """Where the image stream's stamps stand, from the arrival of its recent images.
+
+    The stream's time at ``arrival`` is the stamp of the newest other image plus the time
+    that passed since it arrived; so a camera that pauses and resumes is not ahead, and one
+    wild image does not move later judgements (the next keyframe is behind it, not ahead).
+    """
+
+    def __init__(self, window: int = 4):
+        self._recent: Deque = deque(maxlen=window)  # (stamp, arrival) [ns], newest last
+
+    def observe(self, stamp: int, arrival: int) -> None:
+        """Record one image stamp [ns] that arrived at ``arrival`` [ns, steady clock]."""
+        self._recent.append((stamp, arrival))
+
+    def ahead(self, stamp: int, arrival: int) -> Optional[float]:
+        """Seconds by which ``stamp`` lies ahead of the stream; None without another image."""
+        for other, at in reversed(self._recent):
+            if other != stamp:
+                return (stamp - other - (arrival - at)) * 1e-9
+        return None
+
+
+def check_stamp_ahead(stamp: int, tolerance: float, clock_now: Optional[int] = None,
+                      stream_ahead: Optional[float] = None) -> None:
+    """Raise InputError(BAD_STAMP) for a stamp more than ``tolerance`` [s] in the future.
+
+    ``clock_now`` [ns]: the node clock (None or 0 = not running yet, e.g. sim time before
+    /clock); ``stream_ahead`` [s]: from ``StreamClock.ahead``. ``tolerance`` 0 = no check.
+    """
+    if tolerance <= 0:
+        return
+    if clock_now and (stamp - clock_now) * 1e-9 > tolerance:
+        raise InputError(BAD_STAMP, f'stamp {stamp * 1e-9:.3f} s is '
+                                    f'{(stamp - clock_now) * 1e-9:.1f} s ahead of the node '
+                                    f'clock (tolerance max_stamp_ahead={tolerance} s)')
+    if stream_ahead is not None and stream_ahead > tolerance:
+        raise InputError(BAD_STAMP, f'stamp {stamp * 1e-9:.3f} s is {stream_ahead:.1f} s ahead '
+                                    f'of the image stream (tolerance max_stamp_ahead='
+                                    f'{tolerance} s)')
+
+
+def check_reference_quality(features: Features, min_keypoints: int, min_spread: float) -> None:
+    """Raise InputError(DEGENERATE) unless the keyframe can serve as the reference.
+
+    It needs ``min_keypoints`` keypoints at distinct pixel positions, spread over at least
+    ``min_spread`` of the SPREAD_GRID x SPREAD_GRID cells of its image.
+    """
+    xy = np.asarray(features.keypoints, np.float64).reshape(-1, 2)
+    xy = xy[np.all(np.isfinite(xy), axis=1)]
+    distinct = len(np.unique(np.round(xy).astype(np.int64), axis=0))
+    if distinct < min_keypoints:
+        raise InputError(DEGENERATE, f'{distinct} distinct keypoint positions (of {len(xy)}); '
+                                     f'a reference needs {min_keypoints} '
+                                     f'(parameter min_reference_keypoints)')
+    if min_spread > 0:
+        w, h = features.image_size
+        cx = np.clip((xy[:, 0] + 0.5) * SPREAD_GRID // max(w, 1), 0, SPREAD_GRID - 1)
+        cy = np.clip((xy[:, 1] + 0.5) * SPREAD_GRID // max(h, 1), 0, SPREAD_GRID - 1)
+        spread = len(set(zip(cx.astype(int).tolist(), cy.astype(int).tolist()))) \
+            / SPREAD_GRID ** 2
+        if spread < min_spread:
+            raise InputError(DEGENERATE, f'keypoints cover {spread:.0%} of the image cells; a '
+                                         f'reference needs {min_spread:.0%} (parameter '
+                                         f'min_reference_spread)')

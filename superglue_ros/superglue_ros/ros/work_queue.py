@@ -72,11 +72,15 @@ class WorkQueue:
         with self._cond:
             return not self._items and self._in_hand == 0
 
-    def close(self) -> None:
-        """Wake every waiter; later ``get`` calls drain what is left, then return None."""
+    def close(self) -> int:
+        """Wake every waiter; later ``get`` calls drain what is left, then return None.
+
+        Returns the number of items still waiting (not yet taken by ``get``).
+        """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            return len(self._items)
 
     def __len__(self) -> int:
         with self._cond:
