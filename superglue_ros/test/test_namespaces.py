@@ -19,6 +19,7 @@ from superglue_ros_msgs.msg import Correspondences, Keypoints
 
 from ros_harness import (Collector, CONFIG, domain_id, Harness, make_weights, RELIABLE,
                          reliable_inputs, TumFrames, wait_for)
+from superglue_ros.nodes import matcher_node as matcher_module
 from superglue_ros.nodes.frontend_node import FrontendNode
 from superglue_ros.nodes.matcher_node import MatcherNode
 from superglue_ros.ros import sync as sync_module
@@ -163,7 +164,9 @@ def test_sync_slop_must_be_positive(harness, tmp_path):
         not sync_module.HAVE_MESSAGE_FILTERS, reason=NO_MESSAGE_FILTERS))])
 def test_one_unpaired_keypoints_message_is_counted_and_reported(harness, frames, tmp_path,
                                                                 monkeypatch, backend):
-    monkeypatch.setattr(sync_module, 'HAVE_MESSAGE_FILTERS', backend == 'message_filters')
+    for module in (sync_module, matcher_module):  # where the node looks, as it may import it
+        monkeypatch.setattr(module, 'HAVE_MESSAGE_FILTERS', backend == 'message_filters',
+                            raising=False)
     ns = f'unpaired_{backend}'
     matcher = harness.add(MatcherNode(
         context=harness.context, namespace=ns,
