@@ -23,7 +23,7 @@ from superglue_ros.replay.run import OUTPUT_BAG
 from superglue_ros.ros.sync import to_time
 from superglue_ros.tools.demo_bag import make_demo_bag
 
-DOMAIN = domain_id(42)
+DOMAIN = domain_id(38)
 
 
 @pytest.fixture(scope='module')
