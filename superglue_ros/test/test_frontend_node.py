@@ -3,6 +3,11 @@
 """Camera images -> ORB front-end -> matcher, over real DDS."""
 
 import array
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -124,3 +129,33 @@ def test_keypoint_distribution_parameter(harness):
     with pytest.raises(ValueError, match='keypoint_distribution must be one of'):
         FrontendNode(context=harness.context, parameter_overrides=[
             Parameter('keypoint_distribution', value='random')])
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_console_script_stops_cleanly_on_a_signal(harness, signum):
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id(13)))
+    proc = subprocess.Popen([sys.executable, '-m', 'superglue_ros.nodes.frontend_node',
+                             '--ros-args', '-r', '__ns:=/stop'], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if 'DDS transport' in line:
+                break
+        image_pub = harness.node.create_publisher(Image, '/stop/image', RELIABLE)
+        assert wait_for(lambda: image_pub.get_subscription_count() > 0, 20)
+        frames = TumFrames(count=3)
+        for i in range(3):
+            image_pub.publish(frames.image_msg(i, encoding='bgr8'))
+        time.sleep(0.2)
+        start = time.monotonic()
+        proc.send_signal(signum)
+        rest, _ = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - start
+    finally:
+        proc.kill()
+    output = ''.join(lines) + rest
+    assert proc.returncode == 0, output
+    assert 'ERROR' not in output and 'Traceback' not in output, output
+    assert elapsed < 2.5, output

@@ -16,6 +16,7 @@ worker is busy with older ones are skipped and counted (``counts['skipped_busy']
 from __future__ import annotations
 
 from collections import Counter
+import signal
 import threading
 from typing import Optional
 
@@ -25,6 +26,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 from superglue_ros_msgs.msg import Keypoints
 
@@ -207,13 +209,26 @@ class FrontendNode(Node):
         self._frames_since_keyframe = 0
 
 
+class _Terminated(Exception):
+    """SIGTERM: shut down as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
 def main(args=None) -> int:
-    """Console script ``frontend_node``."""
+    """Console script ``frontend_node``.
+
+    Ctrl-C and SIGTERM let the worker publish the frame in hand before the context goes down
+    (rclpy's own handler would shut it down first and make that publish an error).
+    """
     dds = use_large_image_transport()  # before rclpy.init creates the DDS participant
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         node = FrontendNode()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException, _Terminated):
         rclpy.try_shutdown()
         return 0
     except Exception as exc:  # noqa: BLE001 - a clear one-line start-up error, no traceback
@@ -222,10 +237,13 @@ def main(args=None) -> int:
         return 1
     node.get_logger().info(f'DDS transport: {transport_note(dds)}')
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while rclpy.ok():  # short waits: Python's signal handlers run between them
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException, _Terminated):
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
