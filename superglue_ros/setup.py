@@ -32,6 +32,7 @@ setup(
             'superglue-demo = superglue_ros.tools.demo:main',
             'superglue-replay = superglue_ros.tools.replay:main',
             'superglue-make-demo-bag = superglue_ros.tools.demo_bag:main',
+            'superglue-make-bag = superglue_ros.tools.make_bag:main',
             # Through the torch check: an old torch can fail while the node module imports.
             'matcher_node = superglue_ros.torch_version:matcher_main',
             'frontend_node = superglue_ros.nodes.frontend_node:main',
