@@ -329,35 +329,40 @@ def prf(c: Dict[str, int]) -> Dict[str, float]:
 
 
 def plot_curve(log_path: Path, out_png: Path) -> None:
-    """Training/validation curves from log.csv."""
+    """Training and validation curves from log.csv: loss, then homographic and real P/R."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = list(csv.DictReader(open(log_path)))
     if not rows:
         return
-    step = [int(r['step']) for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    axes[0].plot(step, [float(r['train_loss']) for r in rows], label='train')
-    val = [(int(r['step']), float(r['val_loss'])) for r in rows if r['val_loss']]
-    if val:
-        axes[0].plot(*zip(*val), 'o-', label='validation')
+
+    def series(key: str):
+        return [(int(r['step']), float(r[key])) for r in rows if r.get(key)]
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    for key, label in (('train_loss', 'train'), ('val_loss', 'homographic validation'),
+                       ('real_loss', 'real validation')):
+        pts = series(key)
+        if pts:
+            axes[0].plot(*zip(*pts), 'o-' if key != 'train_loss' else '-', label=label)
     axes[0].set_xlabel('step')
     axes[0].set_ylabel('NLL loss')
     axes[0].legend()
-    for key, style in (('val_precision', 'o-'), ('val_recall', 's-')):
-        pts = [(int(r['step']), float(r[key])) for r in rows if r[key]]
-        if pts:
-            axes[1].plot(*zip(*pts), style, label=key.replace('val_', 'validation '))
-    base = [r for r in rows if r.get('nn_precision')]
-    if base:
-        axes[1].axhline(float(base[-1]['nn_precision']), ls='--', c='gray',
-                        label='ORB NN+mutual precision')
-        axes[1].axhline(float(base[-1]['nn_recall']), ls=':', c='gray',
-                        label='ORB NN+mutual recall')
-    axes[1].set_xlabel('step')
-    axes[1].set_ylim(0, 1)
-    axes[1].legend(fontsize=8)
+    for ax, prefix, base, title in ((axes[1], 'val_', 'nn_', 'homographic validation'),
+                                    (axes[2], 'real_', 'nn_real_', 'real validation (depth)')):
+        for key, style in (('precision', 'o-'), ('recall', 's-')):
+            pts = series(prefix + key)
+            if pts:
+                ax.plot(*zip(*pts), style, label=f'ours {key}')
+            ref = series(base + key)
+            if ref:
+                ax.axhline(ref[-1][1], ls='--' if key == 'precision' else ':', c='gray',
+                           label=f'ORB NN+mutual {key}')
+        ax.set_title(title)
+        ax.set_xlabel('step')
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_png, dpi=90)
     plt.close(fig)
