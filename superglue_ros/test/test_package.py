@@ -23,6 +23,7 @@ ROSDEP_KEYS = {
     'rosbags': 'python3-rosbags-pip', 'rclpy': 'rclpy', 'message_filters': 'message_filters',
     'cv_bridge': 'cv_bridge', 'ament_index_python': 'ament_index_python',
     'launch': 'launch', 'launch_ros': 'launch_ros', 'sensor_msgs': 'sensor_msgs',
+    'geometry_msgs': 'geometry_msgs',
     'std_msgs': 'std_msgs', 'builtin_interfaces': 'builtin_interfaces',
     'diagnostic_msgs': 'diagnostic_msgs', 'rcl_interfaces': 'rcl_interfaces',
     'superglue_ros_msgs': 'superglue_ros_msgs',
