@@ -433,7 +433,8 @@ def test_debug_image_only_when_subscribed(harness, weights, tum):
     assert msg.header.stamp == tum.header(2).stamp
     canvas = np.frombuffer(msg.data, np.uint8).reshape(480, -1, 3)
     margin = canvas[:, 640:650]
-    assert np.mean(margin == 255) > 0.5  # white margin between the keyframes, crossed by lines
+    # White margin between the keyframes, crossed by one line per match (hundreds of them).
+    assert np.mean(margin == 255) > 0.25
     colour = canvas[:, :640].astype(int)
     assert np.any(colour[..., 1] != colour[..., 2])  # match lines coloured over a grey frame
     harness.remove(node)

@@ -93,7 +93,7 @@ PARAMETERS = (
     Param('fp16', False, 'Half-precision inference on CUDA (ignored on cpu)'),
     Param('descriptor_type', 'orb', 'Descriptor type expected from the front-end; must match '
           'the weights: orb | sift | superpoint | generic'),
-    Param('match_threshold', 0.2, 'Minimum matching probability; changeable at run time',
+    Param('match_threshold', 0.1, 'Minimum matching probability; changeable at run time',
           read_only=False, frange=(0.0, 1.0)),
     Param('sinkhorn_iterations', 0, 'Sinkhorn iterations; 0 = the value stored with the '
           'weights', irange=(0, 1000)),

@@ -23,9 +23,18 @@ CORRESPONDENCES = 'superglue/correspondences'
 # Functions, not constants: with QoSOverridingOptions rclpy writes the overridden policies into
 # the profile it is given, so a shared profile would carry one node's YAML overrides into the
 # next node of the process (two pipelines in one process, the replay, the tests).
+# Frames the subscription may hold while the executor is busy. The sensor-data profile keeps 5,
+# and on 2 cores with inference beside it the executor can fall 5 frames (170 ms at 30 Hz)
+# behind, so the reader overwrote frames that DDS had delivered. The callbacks only hand frames
+# on, so a deeper history costs memory (30 x 0.9 MB at 640x480 bgr8), not latency.
+IMAGE_QUEUE_DEPTH = 30
+
+
 def image_qos() -> QoSProfile:
-    """Return the QoS of image inputs: sensor data (best effort), the newest frame counts."""
-    return copy.copy(qos_profile_sensor_data)
+    """Return the QoS of image inputs: sensor data (best effort), a 1 s history at 30 Hz."""
+    qos = copy.copy(qos_profile_sensor_data)
+    qos.depth = IMAGE_QUEUE_DEPTH
+    return qos
 
 
 def keypoints_qos() -> QoSProfile:
