@@ -63,13 +63,6 @@ def adapt_descriptors(desc: np.ndarray, descriptor_type: str) -> np.ndarray:
                      f'or generic')
 
 
-def check_finite(name: str, array: np.ndarray) -> None:
-    """Raise ValueError naming ``name`` when it holds NaN or Inf."""
-    if not np.all(np.isfinite(array)):
-        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-        raise ValueError(f'{name} contains {bad} NaN/Inf values')
-
-
 def adapt_scores(scores: np.ndarray, descriptor_type: str) -> np.ndarray:
     """Detector scores in the range the keypoint encoder was trained with.
 

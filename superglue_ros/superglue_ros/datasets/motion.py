@@ -11,16 +11,16 @@ ground truth is computed in the original frames from depth and the (refined) gro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from .homography import PhotoConfig, photometric, warp_points
-from .pairs import pad_features
-from .rgbd import depth_ground_truth, refine_relative_pose, TumSequence
+from .pairs import pad_features, sample_features
+from .rgbd import Camera, depth_ground_truth, refine_relative_pose, TumSequence
 from ..classical import nn_mutual
-from ..features import OrbExtractor
+from ..features import Features, OrbExtractor
 
 
 @dataclass
@@ -51,6 +51,26 @@ def augmentation(width: int, height: int, rng: np.random.Generator, flip: bool,
     s = np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1])))
     rot = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), np.degrees(a), s)
     return np.vstack([rot, [0, 0, 1]]) @ m
+
+
+def refined_ground_truth(f0: Features, f1: Features, kpts0: np.ndarray, kpts1: np.ndarray,
+                         depth0: np.ndarray, depth1: np.ndarray, camera: Camera,
+                         t_1_0: np.ndarray, refine: bool = True, match_radius: float = 3.0,
+                         unmatched_radius: float = 5.0, valid0: Optional[np.ndarray] = None,
+                         valid1: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """Depth ground truth on the mocap pose refined on ORB NN + mutual matches (see rgbd).
+
+    ``kpts0/1`` are the keypoints of ``f0/f1`` in the original (unaugmented) frames; padding
+    (``valid`` False) takes no part in the refinement.
+    """
+    valid0 = np.ones(len(f0), bool) if valid0 is None else valid0
+    valid1 = np.ones(len(f1), bool) if valid1 is None else valid1
+    if refine:
+        v0, v1 = np.nonzero(valid0)[0], np.nonzero(valid1)[0]
+        a, b, _ = nn_mutual(f0.select(v0), f1.select(v1))
+        t_1_0, _ = refine_relative_pose(kpts0[v0[a]], kpts1[v1[b]], depth0, camera, t_1_0)
+    return depth_ground_truth(kpts0, kpts1, depth0, depth1, camera, t_1_0, match_radius,
+                              unmatched_radius, valid0, valid1)
 
 
 class MotionPairGenerator:
@@ -85,10 +105,6 @@ class MotionPairGenerator:
             self._cache[key] = (seq.image(i), seq.depth(i))
         return self._cache[key]
 
-    def candidates(self) -> List[Tuple[int, int, int]]:
-        """Every (sequence, i, j) the generator can draw."""
-        return [(s, int(i), int(j)) for s, c in enumerate(self._candidates) for i, j in c]
-
     def make(self, rng: np.random.Generator, strength: float = 1.0,
              pair: Optional[Tuple[int, int, int]] = None, augment: bool = True,
              tries: int = 8) -> Dict[str, np.ndarray]:
@@ -97,18 +113,15 @@ class MotionPairGenerator:
         A random pair with fewer than ``min_matches`` ground-truth matches is redrawn (up to
         ``tries`` times): frames that do not overlap teach only the dustbin.
         """
-        for attempt in range(tries):
-            if pair is None or attempt > 0:
-                s = int(rng.integers(len(self._candidates)))
-                while not len(self._candidates[s]):
-                    s = int(rng.integers(len(self._candidates)))
-                i, j = self._candidates[s][int(rng.integers(len(self._candidates[s])))]
-            else:
-                s, i, j = pair
+        if pair is not None:
+            return self._make(rng, strength, *pair, augment)
+        drawable = [s for s, c in enumerate(self._candidates) if len(c)]
+        for _ in range(tries):
+            s = drawable[int(rng.integers(len(drawable)))]
+            i, j = self._candidates[s][int(rng.integers(len(self._candidates[s])))]
             out = self._make(rng, strength, s, int(i), int(j), augment)
-            if pair is not None and attempt == 0 or \
-                    int((out['gt_matches0'] >= 0).sum()) >= self.conf.min_matches:
-                return out
+            if int((out['gt_matches0'] >= 0).sum()) >= self.conf.min_matches:
+                break
         return out
 
     def _make(self, rng: np.random.Generator, strength: float, s: int, i: int, j: int,
@@ -129,19 +142,11 @@ class MotionPairGenerator:
         # Ground truth lives in the original frames.
         k0 = warp_points(f0.keypoints, np.linalg.inv(aug0))
         k1 = warp_points(f1.keypoints, np.linalg.inv(aug1))
-        t_1_0 = seq.relative_pose(i, j)
-        if c.refine_pose:
-            v0, v1 = np.nonzero(valid0)[0], np.nonzero(valid1)[0]
-            a, b, _ = nn_mutual(f0.select(v0), f1.select(v1))
-            t_1_0, _ = refine_relative_pose(k0[v0[a]], k1[v1[b]], depth0, seq.camera, t_1_0)
-        gt = depth_ground_truth(k0, k1, depth0, depth1, seq.camera, t_1_0, c.match_radius,
-                                c.unmatched_radius, valid0, valid1)
+        gt = refined_ground_truth(f0, f1, k0, k1, depth0, depth1, seq.camera,
+                                  seq.relative_pose(i, j), c.refine_pose, c.match_radius,
+                                  c.unmatched_radius, valid0, valid1)
         return {
-            'keypoints0': f0.keypoints, 'keypoints1': f1.keypoints,
-            'scores0': f0.scores, 'scores1': f1.scores,
-            'orb0': f0.descriptors, 'orb1': f1.descriptors,
-            'angles0': f0.angle, 'angles1': f1.angle, 'sizes0': f0.size, 'sizes1': f1.size,
-            'valid0': valid0, 'valid1': valid1,
+            **sample_features(f0, f1, valid0, valid1),
             'image_size': np.array([w, h], np.float32),
             'pair': np.array([s, i, j], np.int64),
             'gt_matches0': gt['gt_matches0'], 'gt_matches1': gt['gt_matches1'],

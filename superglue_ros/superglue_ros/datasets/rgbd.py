@@ -12,14 +12,15 @@ pose, project into the other image, check visibility and occlusion against its d
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
-UNMATCHED = -1
-IGNORE = -2
+from .assignment import IGNORE, mutual_matches, sq_dist, UNMATCHED
+
 
 # Reprojection status of a keypoint into the other image.
 VISIBLE, OUT_OF_VIEW, OCCLUDED, UNKNOWN = 0, 1, 2, 3
@@ -52,6 +53,7 @@ class Camera:
         pts = np.asarray(points, np.float64).reshape(-1, 1, 2)
         return cv2.undistortPoints(pts, self.k, self.d).reshape(-1, 2)
 
+    @functools.cached_property
     def normalized_bounds(self) -> Tuple[float, float, float, float]:
         """(x_min, x_max, y_min, y_max) of the undistorted image border, in normalised units.
 
@@ -74,7 +76,7 @@ class Camera:
         z = pts[:, 2]
         front = z > 1e-6
         xn = np.where(front[:, None], pts[:, :2] / np.where(front, z, 1.0)[:, None], 0.0)
-        x0, x1, y0, y1 = self.normalized_bounds()
+        x0, x1, y0, y1 = self.normalized_bounds
         inside = front & (xn[:, 0] >= x0) & (xn[:, 0] <= x1) & (xn[:, 1] >= y0) & \
             (xn[:, 1] <= y1)
         px, _ = cv2.projectPoints(np.concatenate([xn, np.ones((len(xn), 1))], 1),
@@ -339,12 +341,6 @@ def reproject(points: np.ndarray, depth_src: np.ndarray, depth_dst: Optional[np.
     return proj, status
 
 
-def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise squared distances [M x N] as one matmul; NaN rows of a stay NaN."""
-    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T
-    return np.maximum(d, 0.0)
-
-
 def depth_ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, depth0: np.ndarray,
                        depth1: np.ndarray, camera: Camera, t_1_0: np.ndarray,
                        match_radius: float = 3.0, unmatched_radius: float = 5.0,
@@ -366,27 +362,19 @@ def depth_ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, depth0: np.ndarray,
     k0, k1 = np.asarray(kpts0, np.float64), np.asarray(kpts1, np.float64)
     proj0, st0 = reproject(k0, depth0, depth1, camera, t_1_0)
     proj1, st1 = reproject(k1, depth1, depth0, camera, np.linalg.inv(t_1_0))
-    gt0 = np.full(m, UNMATCHED, np.int64)
-    gt1 = np.full(n, UNMATCHED, np.int64)
-    out = {'gt_matches0': gt0, 'gt_matches1': gt1, 'projections0': proj0,
-           'projections1': proj1, 'status0': st0, 'status1': st1}
+    out = {'projections0': proj0, 'projections1': proj1, 'status0': st0, 'status1': st1}
     if m == 0 or n == 0:
-        return out
-    d01 = _sq_dist(np.nan_to_num(proj0, nan=-1e6), k1)  # in image 1
-    d10 = _sq_dist(k0, np.nan_to_num(proj1, nan=-1e6))  # in image 0
+        return {**out, 'gt_matches0': np.full(m, UNMATCHED, np.int64),
+                'gt_matches1': np.full(n, UNMATCHED, np.int64)}
+    d01 = sq_dist(np.nan_to_num(proj0, nan=-1e6), k1)  # in image 1
+    d10 = sq_dist(k0, np.nan_to_num(proj1, nan=-1e6))  # in image 0
     known0, known1 = np.isfinite(proj0[:, 0]), np.isfinite(proj1[:, 0])
     d01[~known0] = np.nan
     d10[:, ~known1] = np.nan
     both = np.fmax(d01, d10)  # NaN only where neither direction is known
     both[np.isnan(both)] = np.inf
-    both[~valid0] = np.inf
-    both[:, ~valid1] = np.inf
-    nn0, nn1 = both.argmin(1), both.argmin(0)
-    mutual = nn1[nn0] == np.arange(m)
-    close = both[np.arange(m), nn0] < match_radius ** 2
-    matched0 = mutual & close & valid0
-    gt0[matched0] = nn0[matched0]
-    gt1[nn0[matched0]] = np.nonzero(matched0)[0]
+    gt0, gt1 = mutual_matches(both, valid0, valid1, match_radius)
+    out.update(gt_matches0=gt0, gt_matches1=gt1)
     r2 = unmatched_radius ** 2
 
     def labels(gt: np.ndarray, status: np.ndarray, dist: np.ndarray, valid: np.ndarray

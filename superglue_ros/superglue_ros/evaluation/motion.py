@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 
 from .baselines import MatchFn, timed
-from ..classical import nn_mutual
-from ..datasets.rgbd import (Camera, depth_ground_truth, OCCLUDED, OUT_OF_VIEW,
-                             refine_relative_pose, reproject, TumSequence, UNKNOWN, VISIBLE)
+from ..datasets.motion import refined_ground_truth
+from ..datasets.rgbd import (Camera, OCCLUDED, OUT_OF_VIEW, reproject, TumSequence, UNKNOWN,
+                             VISIBLE)
 from ..features import Features
 from ..geometry import epipolar_error, error_auc, estimate_pose, relative_pose_error
 
@@ -109,23 +109,24 @@ def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extrac
                min_matches: int = 0, refine: bool = True) -> List[MotionPair]:
     """Detect features and build depth ground truth (``min_matches``: drop pairs with fewer)."""
     cache: Dict[int, Features] = {}
+    depths: Dict[int, np.ndarray] = {}
 
     def features(i: int) -> Features:
         if i not in cache:
             cache[i] = extractor(seq.image(i))
         return cache[i]
 
+    def depth(i: int) -> np.ndarray:  # each frame is read once, not once per pair
+        if i not in depths:
+            depths[i] = seq.depth(i)
+        return depths[i]
+
     out = []
     for i, j, gap in pairs:
         f0, f1 = features(i), features(j)
         t_1_0 = seq.relative_pose(i, j)
-        d0, d1 = seq.depth(i), seq.depth(j)
-        t_gt = t_1_0
-        if refine:
-            a, b, _ = nn_mutual(f0, f1)
-            t_gt, _ = refine_relative_pose(f0.keypoints[a], f1.keypoints[b], d0, seq.camera,
-                                           t_1_0)
-        gt = depth_ground_truth(f0.keypoints, f1.keypoints, d0, d1, seq.camera, t_gt)
+        gt = refined_ground_truth(f0, f1, f0.keypoints, f1.keypoints, depth(i), depth(j),
+                                  seq.camera, t_1_0, refine)
         if min_matches and int((gt['gt_matches0'] >= 0).sum()) < min_matches:
             continue
         out.append(MotionPair(f'{seq.frames[i].rgb.name} {seq.frames[j].rgb.name}', f0, f1,

@@ -199,18 +199,24 @@ def make_validation_set(images: Sequence[Path], conf: PairConfig, count: int, se
     return [gen.make(rng, strength, image_index=i % len(images)) for i in range(count)]
 
 
+def nn_mutual_matches0(p: Dict[str, np.ndarray]) -> np.ndarray:
+    """ORB brute-force Hamming NN with mutual check on a sample: matches0 [M], -1 unmatched."""
+    # Padding keypoints are not real detections: the baseline never sees them.
+    v0, v1 = np.nonzero(p['valid0'])[0], np.nonzero(p['valid1'])[0]
+    size = tuple(int(v) for v in p['image_size'])
+    f0, f1 = (Features(p[f'keypoints{i}'][v], p[f'scores{i}'][v], p[f'orb{i}'][v], 'orb', size)
+              for i, v in ((0, v0), (1, v1)))
+    i0, i1, _ = nn_mutual(f0, f1)
+    m0 = np.full(len(p['valid0']), -1)
+    m0[v0[i0]] = v1[i1]
+    return m0
+
+
 def nn_mutual_counts(pairs: Sequence[Dict[str, np.ndarray]]) -> Dict[str, int]:
     """ORB brute-force Hamming NN with mutual check on the same pairs (baseline)."""
     tot = {'predicted': 0, 'correct': 0, 'gt': 0}
     for p in pairs:
-        # Padding keypoints are not real detections: the baseline never sees them.
-        v0, v1 = np.nonzero(p['valid0'])[0], np.nonzero(p['valid1'])[0]
-        size = tuple(int(v) for v in p['image_size'])
-        f0, f1 = (Features(p[f'keypoints{i}'][v], p[f'scores{i}'][v], p[f'orb{i}'][v], 'orb',
-                           size) for i, v in ((0, v0), (1, v1)))
-        i0, i1, _ = nn_mutual(f0, f1)
-        m0 = np.full(len(p['valid0']), -1)
-        m0[v0[i0]] = v1[i1]
+        m0 = nn_mutual_matches0(p)
         c = match_counts(torch.from_numpy(m0), torch.from_numpy(p['gt_matches0']))
         for k in tot:
             tot[k] += c[k]
@@ -308,17 +314,7 @@ def real_summary(rows: Sequence[Dict[str, float]]) -> Dict[str, float]:
 def nn_mutual_real(samples: Sequence[Dict[str, np.ndarray]], seqs: Sequence[TumSequence]
                    ) -> Dict[str, float]:
     """ORB NN + mutual on the real validation pairs (baseline)."""
-    rows = []
-    for p in samples:
-        v0, v1 = np.nonzero(p['valid0'])[0], np.nonzero(p['valid1'])[0]
-        size = tuple(int(v) for v in p['image_size'])
-        f0, f1 = (Features(p[f'keypoints{i}'][v], p[f'scores{i}'][v], p[f'orb{i}'][v], 'orb',
-                           size) for i, v in ((0, v0), (1, v1)))
-        i0, i1, _ = nn_mutual(f0, f1)
-        m0 = np.full(len(p['valid0']), -1)
-        m0[v0[i0]] = v1[i1]
-        rows.append(real_pair_metrics(p, m0, seqs))
-    return real_summary(rows)
+    return real_summary([real_pair_metrics(p, nn_mutual_matches0(p), seqs) for p in samples])
 
 
 def prf(c: Dict[str, int]) -> Dict[str, float]:
