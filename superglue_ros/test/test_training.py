@@ -144,3 +144,25 @@ def test_a_malicious_checkpoint_is_refused_without_running_code(tmp_path):
     with pytest.raises(Exception):
         load_checkpoint(out / 'checkpoint.pt')
     assert not marker.exists()
+
+
+def test_pair_stream_cycles_every_count_through_every_distribution(monkeypatch):
+    """--distribution grid grid response: each keypoint count meets each front-end in turn."""
+    from superglue_ros.training import train
+
+    class Recorder:
+        def __init__(self, images, conf):
+            self.conf = conf
+
+        def make(self, rng, strength):
+            return (self.conf.num_keypoints, self.conf.distribution)
+
+    monkeypatch.setattr(train, 'PairGenerator', Recorder)
+    stream = train.PairStream(FRAMES[:2], PairConfig(), seed=0, start_step=0, batch_size=2,
+                              curriculum_steps=0, min_strength=1.0, num_keypoints=(512, 1024),
+                              distributions=('grid', 'grid', 'response'))
+    it = iter(stream)
+    batches = [[next(it) for _ in range(2)] for _ in range(6)]
+    assert all(b[0] == b[1] for b in batches)  # one kind per batch
+    assert [b[0] for b in batches] == [(512, 'grid'), (1024, 'grid'), (512, 'grid'),
+                                       (1024, 'grid'), (512, 'response'), (1024, 'response')]

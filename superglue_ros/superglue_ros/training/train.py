@@ -138,9 +138,10 @@ def collate(samples: Sequence[Dict[str, np.ndarray]]) -> Dict[str, torch.Tensor]
 class PairStream(IterableDataset):
     """Endless stream of random pairs, real motion or homographic, with a per-batch size.
 
-    Every batch has one keypoint count (cycling through ``num_keypoints``) and one kind of
-    pair (real with probability ``real_fraction``). The homographic warp strength follows a
-    curriculum by step.
+    Every batch has one keypoint count (cycling through ``num_keypoints``), one front-end
+    keypoint distribution (cycling through ``distributions`` once per count cycle, so every
+    count meets every distribution) and one kind of pair (real with probability
+    ``real_fraction``). The homographic warp strength follows a curriculum by step.
     """
 
     def __init__(self, images: Sequence[Path], conf: PairConfig, seed: int, start_step: int,
@@ -148,12 +149,13 @@ class PairStream(IterableDataset):
                  num_keypoints: Sequence[int] = (512,),
                  motion: Optional[Tuple[List[TumSequence], List[np.ndarray],
                                         MotionPairConfig]] = None,
-                 real_fraction: float = 0.0):
+                 real_fraction: float = 0.0, distributions: Sequence[str] = ()):
         super().__init__()
         self.images, self.conf, self.seed = list(images), conf, seed
         self.start_step, self.batch_size = start_step, batch_size
         self.curriculum_steps, self.min_strength = curriculum_steps, min_strength
         self.num_keypoints = list(num_keypoints)
+        self.distributions = list(distributions) or [conf.distribution]
         self.motion = motion
         self.real_fraction = real_fraction if motion is not None else 0.0
         if not self.images:
@@ -168,26 +170,29 @@ class PairStream(IterableDataset):
     def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
         info = torch.utils.data.get_worker_info()
         worker = info.id if info else 0
+        kinds = [(n, d) for n in self.num_keypoints for d in self.distributions]
         homographic = {}
-        for n in self.num_keypoints if self.images else ():
-            homographic[n] = PairGenerator(self.images,
-                                           dataclasses.replace(self.conf, num_keypoints=n))
+        for n, d in kinds if self.images else ():
+            homographic[n, d] = PairGenerator(self.images, dataclasses.replace(
+                self.conf, num_keypoints=n, distribution=d))
         real = {}
         if self.motion is not None:
             seqs, frames, mconf = self.motion
-            real = {n: MotionPairGenerator(seqs, frames, dataclasses.replace(
-                mconf, num_keypoints=n)) for n in self.num_keypoints}
+            real = {(n, d): MotionPairGenerator(seqs, frames, dataclasses.replace(
+                mconf, num_keypoints=n, distribution=d)) for n, d in kinds}
         # Seeded by (seed, start step, worker) so a resumed run does not replay old pairs.
         rng = np.random.default_rng([self.seed, self.start_step, worker])
         step = self.start_step
         while True:
-            n = self.num_keypoints[step % len(self.num_keypoints)]
+            counts = len(self.num_keypoints)
+            kind = (self.num_keypoints[step % counts],
+                    self.distributions[(step // counts) % len(self.distributions)])
             use_real = rng.random() < self.real_fraction
             for _ in range(self.batch_size):
                 if use_real:
-                    yield real[n].make(rng)
+                    yield real[kind].make(rng)
                 else:
-                    yield homographic[n].make(rng, self.strength(step))
+                    yield homographic[kind].make(rng, self.strength(step))
             step += 1
 
 
@@ -396,8 +401,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='[s] frame gaps of the real validation pairs')
     p.add_argument('--val-stride', type=int, default=3,
                    help='every n-th validation frame starts real validation pairs')
-    p.add_argument('--distribution', default='grid', choices=['grid', 'response'],
-                   help='ORB keypoint distribution of the training front-end')
+    p.add_argument('--distribution', nargs='+', default=['grid'], choices=['grid', 'response'],
+                   help='ORB keypoint distribution(s) of the training front-end; several '
+                        'alternate by batch (validation uses the first)')
     p.add_argument('--init', default='',
                    help='warm start from this weights file (new inputs start at zero)')
     p.add_argument('--out', required=True, help='run directory (resumes when it has a checkpoint)')
@@ -496,9 +502,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     warp = WarpConfig(perspective=args.perspective, rotation_deg=args.rotation)
     pair_conf = PairConfig(num_keypoints=max(args.num_keypoints), warp=warp,
-                           photo=PhotoConfig(), distribution=args.distribution)
+                           photo=PhotoConfig(), distribution=args.distribution[0])
     motion_conf = MotionPairConfig(num_keypoints=max(args.num_keypoints), min_gap=args.min_gap,
-                                   max_gap=args.max_gap, distribution=args.distribution)
+                                   max_gap=args.max_gap, distribution=args.distribution[0])
     seqs, train_frames, val_frames = [], [], []
     if args.rgbd:
         camera = load_camera(args.camera)
@@ -560,7 +566,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f'AUC@20 {nn_real["auc@20"]:.1f}')
     stream = PairStream(train_images, pair_conf, args.seed, step, args.batch_size,
                         args.curriculum_steps, args.min_strength, args.num_keypoints,
-                        (seqs, train_frames, motion_conf) if seqs else None, args.real_fraction)
+                        (seqs, train_frames, motion_conf) if seqs else None, args.real_fraction,
+                        args.distribution)
     loader = DataLoader(stream, batch_size=args.batch_size, collate_fn=collate,
                         num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                         persistent_workers=bool(args.workers))
