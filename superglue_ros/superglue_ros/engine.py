@@ -20,7 +20,18 @@ from torch import nn
 from .descriptors import adapt_descriptors, adapt_scores
 from .features import Features
 from .inputs import check_finite, DESCRIPTOR_MISMATCH, InputError
+from .threads import ThreadPolicy
 from .weights import load_weights
+
+# Inference backends: torch runs the model directly; onnxruntime runs its ONNX export.
+BACKENDS = ('torch',)
+
+
+def check_backend(backend: str) -> str:
+    """Return ``backend`` when it is a known one; ValueError naming the choices otherwise."""
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {", ".join(BACKENDS)}, got {backend!r}')
+    return backend
 
 
 def resolve_device(requested: str) -> Tuple[torch.device, Optional[str]]:
@@ -81,7 +92,11 @@ class MatchingEngine:
     """
 
     def __init__(self, model: nn.Module, device: str = 'auto', fp16: bool = False,
-                 max_keypoints: int = 0, metadata: Optional[Dict[str, Any]] = None):
+                 max_keypoints: int = 0, metadata: Optional[Dict[str, Any]] = None,
+                 num_threads: int = 0, backend: str = 'torch'):
+        self.backend = check_backend(backend)
+        # CPU threads per call; 0 = the cores other processes left idle (see threads.py).
+        self.threads = ThreadPolicy(num_threads)
         self.device, warning = resolve_device(device)
         if warning:
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
@@ -94,10 +109,22 @@ class MatchingEngine:
 
     @classmethod
     def from_weights(cls, path=None, device: str = 'auto', fp16: bool = False,
-                     max_keypoints: int = 0, **overrides) -> 'MatchingEngine':
-        """Load a weights file (ours or the official layout; None = shipped) onto ``device``."""
+                     max_keypoints: int = 0, num_threads: int = 0, backend: str = 'torch',
+                     **overrides) -> 'MatchingEngine':
+        """Load a weights file (ours or the official layout; None = shipped) onto ``device``.
+
+        num_threads: CPU threads per match, 0 = automatic (the cores other processes leave
+        idle); backend: one of BACKENDS; overrides: model config values (match_threshold,
+        sinkhorn_iterations, ...).
+        """
+        check_backend(backend)
         model, metadata = load_weights(path, overrides or None)
-        return cls(model, device, fp16, max_keypoints, metadata)
+        return cls(model, device, fp16, max_keypoints, metadata, num_threads, backend)
+
+    @property
+    def num_threads(self) -> int:
+        """Requested CPU threads per match (0 = automatic)."""
+        return self.threads.requested
 
     @property
     def descriptor_type(self) -> str:
@@ -193,6 +220,7 @@ class MatchingEngine:
     def match_prepared(self, p0: PreparedFeatures, p1: PreparedFeatures) -> MatchResult:
         """Match two prepared keyframes; indices refer to the original keypoint arrays."""
         start = time.perf_counter()
+        self._set_threads()
         data = {'keypoints0': p0.keypoints, 'keypoints1': p1.keypoints,
                 'scores0': p0.scores, 'scores1': p1.scores,
                 'descriptors0': p0.descriptors, 'descriptors1': p1.descriptors,
@@ -213,6 +241,14 @@ class MatchingEngine:
             points0=p0.features.keypoints[idx0].astype(np.float32).reshape(-1, 2),
             points1=p1.features.keypoints[idx1].astype(np.float32).reshape(-1, 2),
             confidence=mscores0[valid].astype(np.float32), latency=latency)
+
+    def _set_threads(self) -> None:
+        """Give torch this call's thread count (cheap: about 0.1 us when unchanged)."""
+        if self.device.type != 'cpu':
+            return
+        n = self.threads.threads()
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
 
     def match(self, f0: Features, f1: Features) -> MatchResult:
         """Prepare and match two feature sets."""

@@ -44,20 +44,24 @@ class ImageMatcher:
     weights: file path (default: the shipped ORB weights); features: 'orb' or 'sift' (must
     match the weights); distribution: ORB keypoint spread, 'grid' (ORB-SLAM-style cells, the
     default: measured better for relative pose on real motion) or 'response' (strongest
-    anywhere); device: auto | cpu | cuda[:N] (CUDA absent -> CPU with a warning).
+    anywhere); device: auto | cpu | cuda[:N] (CUDA absent -> CPU with a warning);
+    num_threads: CPU threads per match, 0 = automatic (the cores other processes leave idle);
+    backend: 'torch' or 'onnxruntime' (see docs/PERFORMANCE.md).
     Raises weights.WeightsError when the weights file is missing or unreadable.
     """
 
     def __init__(self, weights: Optional[Union[str, Path]] = None, features: str = 'orb',
                  max_keypoints: int = 1024, device: str = 'auto', fp16: bool = False,
                  match_threshold: Optional[float] = None,
-                 sinkhorn_iterations: Optional[int] = None, distribution: str = 'grid'):
+                 sinkhorn_iterations: Optional[int] = None, distribution: str = 'grid',
+                 num_threads: int = 0, backend: str = 'torch'):
         overrides = {}
         if match_threshold is not None:
             overrides['match_threshold'] = float(match_threshold)
         if sinkhorn_iterations is not None:
             overrides['sinkhorn_iterations'] = int(sinkhorn_iterations)
         self.engine = MatchingEngine.from_weights(weights, device=device, fp16=fp16,
+                                                  num_threads=num_threads, backend=backend,
                                                   **overrides)
         expected = self.engine.descriptor_type
         if features != expected:

@@ -91,6 +91,9 @@ PARAMETERS = (
     Param('weights', '', 'Weights file; empty = the shipped ORB weights'),
     Param('device', 'auto', 'auto | cpu | cuda | cuda:N (no CUDA -> warn, use cpu)'),
     Param('fp16', False, 'Half-precision inference on CUDA (ignored on cpu)'),
+    Param('num_threads', 0, 'CPU threads per match; 0 = automatic: the cores other processes '
+          'leave idle (measured faster under load, docs/PERFORMANCE.md)', irange=(0, 1024)),
+    Param('backend', 'torch', 'Inference backend: torch | onnxruntime'),
     Param('descriptor_type', 'orb', 'Descriptor type expected from the front-end; must match '
           'the weights: orb | sift | superpoint | generic'),
     Param('match_threshold', 0.1, 'Minimum matching probability; changeable at run time',
@@ -272,6 +275,7 @@ class MatcherNode(Node):
             engine = MatchingEngine.from_weights(
                 self._param('weights') or None, device=self._param('device'),
                 fp16=self._param('fp16'), max_keypoints=self._param('max_keypoints'),
+                num_threads=self._param('num_threads'), backend=self._param('backend'),
                 **overrides)
         if engine.device_warning:
             self.get_logger().warning(engine.device_warning)

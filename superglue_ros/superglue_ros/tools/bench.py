@@ -145,6 +145,17 @@ def random_pair(n: int, dim: int, device: torch.device, seed: int = 0,
     return {k: v.to(device) for k, v in data.items()}
 
 
+def random_features(n: int, seed: int = 0, size=(640, 480)):
+    """Random ORB-like Features: n keypoints in a 640x480 image, random 256-bit descriptors."""
+    from ..features import Features
+    rng = np.random.default_rng(seed)
+    return Features(
+        keypoints=(rng.random((n, 2)) * np.asarray(size)).astype(np.float32),
+        scores=rng.random(n).astype(np.float32),
+        descriptors=rng.integers(0, 256, (n, 32), dtype=np.uint8),
+        descriptor_type='orb', image_size=tuple(size))
+
+
 def gnn_flops(n: int, d: int, layers: int) -> float:
     """Count the FLOPs of the GNN + final projection + score matrix for N keypoints in both images.
 
