@@ -35,6 +35,7 @@ setup(
             'superglue-make-bag = superglue_ros.tools.make_bag:main',
             # Through the torch check: an old torch can fail while the node module imports.
             'matcher_node = superglue_ros.torch_version:matcher_main',
+            'managed_matcher_node = superglue_ros.torch_version:managed_matcher_main',
             'frontend_node = superglue_ros.nodes.frontend_node:main',
             'superglue-train = superglue_ros.training.train:main',
             'superglue-eval = superglue_ros.tools.eval:main',

@@ -4,10 +4,15 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+# Distortion models of sensor_msgs/CameraInfo this module undistorts.
+DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', 'equidistant')
+MIN_POSE_INLIERS = 5  # the minimal sample of an essential matrix
 
 
 def verify_fundamental(points0: np.ndarray, points1: np.ndarray, threshold_px: float = 1.0,
@@ -136,3 +141,144 @@ def epipolar_error(kpts0: np.ndarray, kpts1: np.ndarray, t_0to1: np.ndarray,
     d = np.sum(p1 * ep0, -1)
     return d ** 2 * (1.0 / (ep0[:, 0] ** 2 + ep0[:, 1] ** 2 + 1e-15)
                      + 1.0 / (ep1[:, 0] ** 2 + ep1[:, 1] ** 2 + 1e-15))
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """A pinhole camera with lens distortion, as sensor_msgs/CameraInfo describes it.
+
+    ``k``: 3 x 3 camera matrix; ``d``: distortion coefficients of ``model`` (plumb_bob and
+    rational_polynomial as OpenCV's calibrateCamera, equidistant as cv2.fisheye); ``size``:
+    (width, height) of the calibrated image [px].
+    """
+
+    k: np.ndarray
+    d: np.ndarray
+    model: str
+    size: Tuple[int, int]
+
+    @classmethod
+    def from_values(cls, k: Sequence[float], d: Sequence[float], model: str,
+                    size: Tuple[int, int]) -> 'Intrinsics':
+        """Check and build; ValueError names the field that is wrong and how to fix it."""
+        k = np.asarray(k, np.float64).reshape(3, 3) if len(k) == 9 else None
+        if k is None or not np.all(np.isfinite(k)) or k[0, 0] <= 0 or k[1, 1] <= 0 or \
+                k[2, 2] != 1.0:
+            raise ValueError('k must be a finite 3 x 3 camera matrix with fx, fy > 0 and '
+                             'k[8] = 1 (an uncalibrated camera publishes zeros: calibrate it or '
+                             'leave camera_info out)')
+        d = np.asarray(d, np.float64).ravel()
+        if not np.all(np.isfinite(d)):
+            raise ValueError('d (distortion) contains NaN/Inf')
+        if not model and not np.any(d):
+            model = 'plumb_bob'  # no model named and no distortion: a plain pinhole
+        if model not in DISTORTION_MODELS:
+            raise ValueError(f'distortion_model {model!r} is not supported: use one of '
+                             f'{DISTORTION_MODELS}')
+        if model == 'equidistant' and len(d) != 4:
+            raise ValueError(f'equidistant distortion needs 4 coefficients, got {len(d)}')
+        if model != 'equidistant' and len(d) not in (0, 4, 5, 8, 12, 14):
+            raise ValueError(f'{model} distortion needs 4, 5, 8, 12 or 14 coefficients, got '
+                             f'{len(d)}')
+        return cls(k, d, model, (int(size[0]), int(size[1])))
+
+    @property
+    def focal(self) -> float:
+        """Return the mean focal length [px]: it converts pixel thresholds to normalised ones."""
+        return float((self.k[0, 0] + self.k[1, 1]) / 2)
+
+    def normalize(self, points: np.ndarray) -> np.ndarray:
+        """Return the undistorted normalised image coordinates [M, 2] of pixels [M, 2]."""
+        p = np.asarray(points, np.float64).reshape(-1, 1, 2)
+        if len(p) == 0:
+            return np.zeros((0, 2))
+        if self.model == 'equidistant':
+            out = cv2.fisheye.undistortPoints(p, self.k, self.d)
+        else:
+            # Iterative undistortion: more iterations than the default 5 keep strong radial
+            # distortion near the border below 0.01 px.
+            out = cv2.undistortPoints(
+                p, self.k, self.d, None, np.eye(3), np.eye(3),
+                (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-10))
+        return out.reshape(-1, 2)
+
+
+@dataclass(frozen=True)
+class RelativePose:
+    """Reference camera -> current camera: X_cur = rotation @ X_ref + translation.
+
+    ``translation`` has unit length (two views do not give the scale); ``inliers`` counts the
+    verified matches in front of both cameras under this pose.
+    """
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    inliers: int
+
+    def quaternion(self) -> Tuple[float, float, float, float]:
+        """Return the rotation as a unit quaternion: x, y, z and w >= 0."""
+        return rotation_to_quaternion(self.rotation)
+
+
+def rotation_to_quaternion(r: np.ndarray) -> Tuple[float, float, float, float]:
+    """Return the unit quaternion (x, y, z, w) with w >= 0 of a 3 x 3 rotation matrix."""
+    r = np.asarray(r, np.float64)
+    # The largest of the four squared components is computed directly; the others follow
+    # from it without dividing by a small number.
+    trace = np.trace(r)
+    candidates = [trace, r[0, 0], r[1, 1], r[2, 2]]
+    i = int(np.argmax(candidates))
+    if i == 0:
+        w = np.sqrt(max(1.0 + trace, 0.0)) / 2
+        x, y, z = (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), \
+            (r[1, 0] - r[0, 1]) / (4 * w)
+    else:
+        a = i - 1
+        b, c = (a + 1) % 3, (a + 2) % 3
+        q = np.zeros(3)
+        q[a] = np.sqrt(max(1.0 + r[a, a] - r[b, b] - r[c, c], 0.0)) / 2
+        q[b] = (r[b, a] + r[a, b]) / (4 * q[a])
+        q[c] = (r[c, a] + r[a, c]) / (4 * q[a])
+        w = (r[c, b] - r[b, c]) / (4 * q[a])
+        x, y, z = q
+    quat = np.array([x, y, z, w]) / np.linalg.norm([x, y, z, w])
+    if quat[3] < 0:
+        quat = -quat
+    return tuple(float(v) for v in quat)
+
+
+def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsics,
+                     camera1: Optional[Intrinsics] = None, threshold_px: float = 1.0,
+                     confidence: float = 0.999, seed: Optional[int] = 0
+                     ) -> Tuple[np.ndarray, Optional[RelativePose]]:
+    """Inlier mask [M] under a RANSAC essential matrix on undistorted points, and the pose.
+
+    ``points0`` are pixels of the reference view (``camera0``), ``points1`` of the current one
+    (``camera1``, default the same camera). ``threshold_px`` is the epipolar distance in
+    pixels, applied in normalised coordinates through the mean focal length. The pose
+    (camera 0 -> camera 1) is the decomposition of the essential matrix with the most matches
+    in front of both cameras; None with fewer than MIN_POSE_INLIERS of them. With fewer than
+    5 matches every match is an outlier and there is no pose.
+    """
+    camera1 = camera0 if camera1 is None else camera1
+    m = len(points0)
+    if m < 5:
+        return np.zeros(m, bool), None
+    p0, p1 = camera0.normalize(points0), camera1.normalize(points1)
+    if seed is not None:
+        cv2.setRNGSeed(int(seed))
+    focal = (camera0.focal + camera1.focal) / 2
+    e, mask = cv2.findEssentialMat(p0, p1, np.eye(3), method=cv2.RANSAC, prob=confidence,
+                                   threshold=threshold_px / focal)
+    if e is None or mask is None:
+        return np.zeros(m, bool), None
+    inlier = mask.ravel().astype(bool)
+    best: Optional[RelativePose] = None
+    for e_i in np.split(e, len(e) // 3):
+        # distanceThresh 1e9: points far away (small parallax) still count as in front.
+        n, r, t, _ = cv2.recoverPose(e_i, p0, p1, np.eye(3), 1e9,
+                                     mask=inlier.astype(np.uint8).reshape(-1, 1).copy())
+        if n >= MIN_POSE_INLIERS and (best is None or n > best.inliers):
+            t = t.ravel()
+            best = RelativePose(r, t / max(np.linalg.norm(t), 1e-12), int(n))
+    return inlier, best

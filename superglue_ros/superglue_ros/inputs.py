@@ -25,10 +25,11 @@ BAD_IMAGE = 'bad_image'
 SIZE_MISMATCH = 'size_mismatch'
 DEGENERATE = 'degenerate'  # too few distinct keypoints, or all in one corner: no reference
 DUPLICATE_ID = 'duplicate_id'  # the keyframe id of the current reference again
+NO_CAMERA_INFO = 'no_camera_info'  # camera_info_required, and no usable camera_info yet
 
 REASONS = (OVERSIZED, LENGTH_MISMATCH, DESCRIPTOR_MISMATCH, NON_FINITE, NO_KEYPOINTS,
            OUT_OF_IMAGE, BAD_STAMP, UNSUPPORTED_ENCODING, BAD_IMAGE, SIZE_MISMATCH, DEGENERATE,
-           DUPLICATE_ID)
+           DUPLICATE_ID, NO_CAMERA_INFO)
 
 
 class InputError(ValueError):

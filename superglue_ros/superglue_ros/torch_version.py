@@ -68,3 +68,14 @@ def matcher_main(args=None) -> int:
         return 1
     from .nodes.matcher_node import main
     return main(args)
+
+
+def managed_matcher_main(args=None) -> int:
+    """Console script ``managed_matcher_node``: the lifecycle variant, same torch check."""
+    try:
+        require_torch()
+    except RuntimeError as exc:
+        print(f'[FATAL] [superglue_matcher]: cannot start: {exc}', file=sys.stderr)
+        return 1
+    from .nodes.managed_matcher_node import main
+    return main(args)

@@ -26,7 +26,8 @@ ROSDEP_KEYS = {
     'geometry_msgs': 'geometry_msgs',
     'std_msgs': 'std_msgs', 'builtin_interfaces': 'builtin_interfaces',
     'diagnostic_msgs': 'diagnostic_msgs', 'rcl_interfaces': 'rcl_interfaces',
-    'superglue_ros_msgs': 'superglue_ros_msgs',
+    'superglue_ros_msgs': 'superglue_ros_msgs', 'std_srvs': 'std_srvs',
+    'lifecycle_msgs': 'lifecycle_msgs',
 }
 
 

@@ -102,6 +102,22 @@ def test_queue_overflow_and_replacement_are_counted(make):
 
 
 @backends
+def test_reset_flushes_queued_messages_and_counts_them(make):
+    # After a clock jump back, messages queued before it must neither pair with nor push out
+    # the new ones.
+    sync, out = make(queue_size=3)
+    sync.add(0, Msg(10.0))
+    sync.add(0, Msg(11.0))
+    sync.add(1, Msg(12.0))
+    assert sync.reset() == [2, 1]
+    assert sync.queued() == [0, 0] and sync.dropped() == [2, 1]
+    sync.add(0, Msg(1.0))
+    sync.add(1, Msg(1.0))
+    assert [(a.t, b.t) for a, b in out] == [(1.0, 1.0)]
+    assert sync.reset() == [0, 0] and sync.dropped() == [2, 1]
+
+
+@backends
 def test_three_inputs_and_late_messages(make):
     sync, out = make(n=3, slop=0.02)
     sync.add(0, Msg(1.0))

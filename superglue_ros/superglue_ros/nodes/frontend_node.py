@@ -11,6 +11,12 @@ last keyframe's keypoints still tracked in it (mutual Hamming matches) drops bel
 The subscription callback only takes the frame (so DDS never backs up behind ORB); one
 worker thread describes frames from a queue of two, newest kept. Frames that arrive while the
 worker is busy with older ones are skipped and counted (``counts['skipped_busy']``).
+
+A frame stamped before the previous one (a bag played again, ``--loop``, a simulation reset)
+starts the keyframe sequence over: it becomes a keyframe (counted in
+``counts['stamp_resets']``, one warning per jump). The ``~/reset`` service (std_srvs/Trigger)
+does the same on request. Keyframe ids keep increasing across resets, so a back-end never sees
+one id twice.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
 from superglue_ros_msgs.msg import Keypoints
 
 from ..features import Features, OrbExtractor
@@ -93,6 +100,7 @@ class FrontendNode(Node):
                                        distribution=distribution)
         self._keyframe: Optional[Features] = None
         self._last_stamp: Optional[int] = None
+        self._state_lock = threading.Lock()  # keyframe state: worker vs ~/reset
         self._next_id = 1
         self._frames_since_keyframe = 0
         self.counts: Counter = Counter()
@@ -109,6 +117,7 @@ class FrontendNode(Node):
         self._subscription = self.create_subscription(
             Image, 'image', self._on_image, image_qos(),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._reset_service = self.create_service(Trigger, '~/reset', self._on_reset)
         self.get_logger().info(
             f'ORB front-end ready: {self._param("max_keypoints")} keypoints ({distribution}), '
             f'keyframe every '
@@ -145,6 +154,26 @@ class FrontendNode(Node):
     def is_idle(self) -> bool:
         """Return True when no frame is queued or being described."""
         return self._queue.idle()
+
+    def reset(self) -> None:
+        """Forget the last keyframe and stamp: the next frame becomes a keyframe."""
+        with self._state_lock:
+            self._forget()
+
+    def _forget(self) -> None:
+        self._keyframe = None
+        self._last_stamp = None
+        self._frames_since_keyframe = 0
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response
+                  ) -> Trigger.Response:
+        self.reset()
+        n = self._count('reset_requests')
+        self.get_logger().info(f'reset on request ({n} so far): the next frame becomes a '
+                               f'keyframe (id {self._next_id})')
+        response.success = True
+        response.message = f'front-end reset: the next frame becomes keyframe {self._next_id}'
+        return response
 
     def _on_image(self, msg: Image) -> None:
         self._count('received')
@@ -184,12 +213,25 @@ class FrontendNode(Node):
             n = self._count('bad_images')
             self._log.warning('bad_image', f'skipping image: {exc} ({n} so far)')
             return
+        with self._state_lock:
+            self._describe(msg, gray)
+
+    def _describe(self, msg: Image, gray) -> None:
+        """ORB on one frame; publish it when it is a keyframe (under the state lock)."""
         t = stamp_ns(msg)
-        if self._last_stamp is not None and t <= self._last_stamp:
-            self._count('bad_stamps')
-            self._log.warning('bad_stamp', f'skipping image with non-increasing stamp '
-                                           f'{t * 1e-9:.6f} s')
+        if self._last_stamp is not None and t == self._last_stamp:
+            n = self._count('bad_stamps')
+            self._log.warning('bad_stamp', f'skipping a frame stamped {t * 1e-9:.6f} s like the '
+                                           f'previous one ({n} so far)')
             return
+        if self._last_stamp is not None and t < self._last_stamp:
+            # Not throttled: each jump is one event worth a line.
+            n = self._count('stamp_resets')
+            self.get_logger().warning(
+                f'frame stamped {(self._last_stamp - t) * 1e-9:.3f} s before the previous one: '
+                f'the stream went back (bag loop, clock reset); starting over with a new '
+                f'keyframe ({n} resets so far)')
+            self._forget()
         self._last_stamp = t
         features = self._extractor(gray)
         self._frames_since_keyframe += 1

@@ -2,15 +2,30 @@
 # SPDX-License-Identifier: Apache-2.0
 """The middle-end node: match each new keyframe against the previous one with SuperGlue.
 
-Subscribes to ``image`` (sensor_msgs/Image) and ``keypoints`` (superglue_ros_msgs/Keypoints),
-pairs them by stamp and publishes exactly one ``correspondences`` message
+Subscribes to ``keypoints`` (superglue_ros_msgs/Keypoints) and, depending on ``image_input``,
+to ``image`` (sensor_msgs/Image, ``raw``), to ``image/compressed`` (sensor_msgs/CompressedImage,
+``compressed``, the image_transport name) or to no image at all (``none``: the keypoints carry
+the image size the network needs; ``~/debug_image`` is then not offered). It pairs image and
+keypoints by stamp and publishes exactly one ``correspondences`` message
 (superglue_ros_msgs/Correspondences) per keyframe it accepts, plus ``~/debug_image`` (only when
 someone subscribes) and ``/diagnostics``.
+
+``camera_info`` (sensor_msgs/CameraInfo, optional unless ``camera_info_required``): with
+intrinsics the matches are verified by a RANSAC essential matrix on undistorted points and
+the message carries the relative pose (rotation, unit translation, inliers); without them, by
+a RANSAC fundamental matrix on the pixels.
+
+A keyframe stamped before the reference (a bag played again, a simulation reset) starts the
+sequence over; ``~/reset`` (std_srvs/Trigger) does the same on request.
 
 Threads: the subscription callbacks only pair messages and enqueue them; one worker thread
 validates, runs the model, verifies and publishes. The queue between them is bounded; when
 the matcher falls behind, ``queue_policy`` drops the oldest waiting keyframe (counted and
 logged) or blocks the subscription callback.
+
+``MatcherCore`` holds all of it, in phases (declare, configure, activate, deactivate,
+cleanup); ``MatcherNode`` runs them all at construction, the managed node
+(``managed_matcher_node``) from its lifecycle transitions.
 """
 
 from __future__ import annotations
@@ -18,12 +33,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
+import gc
 import os
 import signal
 import sys
 import threading
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, Union
 import warnings
 
 from builtin_interfaces.msg import Time
@@ -39,21 +55,24 @@ from rclpy.parameter import Parameter
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 
 from ..engine import MatchingEngine, MatchResult, PreparedFeatures
-from ..geometry import verify_fundamental
-from ..inputs import BAD_STAMP, DUPLICATE_ID, InputError, NO_KEYPOINTS, OVERSIZED
-from ..ros.conversions import build_correspondences, image_to_bgr, numpy_to_image
+from ..geometry import Intrinsics, verify_essential, verify_fundamental
+from ..inputs import (BAD_STAMP, DUPLICATE_ID, InputError, NO_CAMERA_INFO, NO_KEYPOINTS,
+                      OVERSIZED)
+from ..ros.conversions import (build_correspondences, compressed_to_image, image_to_bgr,
+                               intrinsics_from_camera_info, numpy_to_image)
 from ..ros.dds import transport_note, use_large_image_transport
 from ..ros.diagnostics import matcher_status
 from ..ros.graph import reliable_qos
 from ..ros.stats import MatcherStats
 from ..ros.sync import HAVE_MESSAGE_FILTERS, make_sync, stamp_ns, SyncCounters
 from ..ros.throttle import ThrottledLogger
-from ..ros.topics import image_qos, keypoints_qos
+from ..ros.topics import camera_info_qos, image_qos, keypoints_qos
 from ..ros.validation import (check_reference_quality, check_stamp_ahead, keyframe_features,
                               StreamClock)
 from ..ros.work_queue import QUEUE_POLICIES, WorkQueue
@@ -130,9 +149,15 @@ PARAMETERS = (
     Param('match_deadline', 5.0, 'A match running longer is reported as ERROR in diagnostics '
           'and counted (watchdog_overruns) [s]; 0 = no watchdog', read_only=False,
           frange=(0.0, 3600.0)),
+    Param('image_input', 'raw', 'Image input: raw (sensor_msgs/Image on image) | compressed '
+          '(sensor_msgs/CompressedImage on image/compressed) | none (keypoints only: no '
+          'image subscription, no debug image)'),
+    Param('camera_info_required', False, 'Reject keyframes until a usable camera_info has '
+          'arrived; false = verify with a fundamental matrix while there is none'),
 )
 
 SHUTDOWN_GRACE = 1.5  # [s] the worker may take to finish the keyframe in hand at shutdown
+IMAGE_INPUTS = ('raw', 'compressed', 'none')
 
 # Rejection reasons answered with a status other than STATUS_REJECTED_INPUT.
 REJECTION_STATUS = {NO_KEYPOINTS: Correspondences.STATUS_NO_KEYPOINTS}
@@ -146,7 +171,8 @@ class Keyframe:
     stamp: Time
     stamp_ns: int
     prepared: PreparedFeatures
-    image: Image
+    image: Optional[Image]  # None in keypoints-only mode
+    camera: Optional[Intrinsics] = None  # the camera model when the keyframe was taken
     bgr: Optional[np.ndarray] = None  # converted lazily, only for the debug image
 
 
@@ -154,109 +180,212 @@ class Keyframe:
 class Job:
     """A stamp-paired (image, keypoints) waiting for the worker."""
 
-    image: Image
+    image: Union[Image, CompressedImage, None]  # None in keypoints-only mode
     keypoints: Keypoints
     received: float  # time.perf_counter() when the pair was complete
     arrival_ns: int = 0  # time.monotonic_ns() then (for StreamClock)
 
 
-class MatcherNode(Node):
+class MatcherCore:
     """SuperGlue keyframe-to-keyframe matcher for a bundle-adjustment back-end.
 
-    Public, read-only: ``engine`` (the loaded MatchingEngine), ``stats()``,
-    ``sync_counters``, ``is_idle()`` and ``debug_image_wanted``.
+    The behaviour of the node, for an rclpy ``Node`` or ``LifecycleNode`` it is mixed into,
+    in phases: ``_declare`` (parameters, ~/reset), ``_configure`` (weights, publishers,
+    worker), ``_activate`` (subscriptions), ``_deactivate`` and ``_cleanup`` (the model freed).
+
+    Public, read-only: ``engine`` (the loaded MatchingEngine, None before configure),
+    ``stats()``, ``sync_counters``, ``is_idle()``, ``debug_image_wanted``, ``camera``; and
+    ``reset()``.
     """
 
-    def __init__(self, node_name: str = NODE_NAME, **kwargs):
-        super().__init__(node_name, **kwargs)
-        try:
-            self.declare_parameters('', [(p.name, p.default, p.descriptor())
-                                         for p in PARAMETERS])
-            self._engine = self._load_engine()
-        except Exception:
-            self.destroy_node()
-            raise
+    # -- phases ----------------------------------------------------------------------------
+
+    def _declare(self) -> None:
+        """Declare the parameters and the ~/reset service; no weights are loaded yet."""
+        self.declare_parameters('', [(p.name, p.default, p.descriptor())
+                                     for p in PARAMETERS])
+        self._engine = None
+        self._worker: Optional[threading.Thread] = None
         self._reference: Optional[Keyframe] = None
+        self._state_lock = threading.Lock()  # the reference: worker vs ~/reset
         self._stats = MatcherStats()
         self._reported: Counter = Counter()  # counts at the last /diagnostics report
         self._log = ThrottledLogger(self.get_logger(),
                                     lambda: self._param('log_throttle_period'))
+        self._image_input = self._param('image_input')
+        if self._image_input not in IMAGE_INPUTS:
+            raise ValueError(f'image_input must be one of {IMAGE_INPUTS}, got '
+                             f'{self._image_input!r}')
+        self._camera: Optional[Intrinsics] = None
+        self._stream = StreamClock()
+        self._stream_lock = threading.Lock()
+        self._arrived = [0, 0]  # image, keypoints messages that reached the node
+        self._sync = None
+        self._sync_backend = 'none'
+        self._input_subs: List[Any] = []
+        self._own_pubs: List[Any] = []
+        self._own_timers: List[Any] = []
+        self._debug_pub = None
+        self._busy: Optional[Tuple[float, int]] = None  # (start, keyframe id) of the match
+        self._overrun_counted = False
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._reset_service = self.create_service(Trigger, '~/reset', self._on_reset)
 
+    def _configure(self) -> None:
+        """Load the weights; create the publishers, the worker and the stamp pairing."""
+        self._engine = self._load_engine()
         self._correspondences_pub = self.create_publisher(
             Correspondences, 'correspondences', reliable_qos(10),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._debug_pub = self.create_publisher(Image, '~/debug_image', reliable_qos(10))
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._own_pubs = [self._correspondences_pub, self._diagnostics_pub]
+        if self._image_input != 'none':
+            self._debug_pub = self.create_publisher(Image, '~/debug_image', reliable_qos(10))
+            self._own_pubs.append(self._debug_pub)
 
         self._queue = WorkQueue(self._param('queue_size'), self._param('queue_policy'))
         self._running = True
         self._worker = threading.Thread(target=self._work, name='superglue_matcher_worker',
                                         daemon=True)
         self._worker.start()
-
-        self._stream = StreamClock()
-        self._stream_lock = threading.Lock()
-        self._busy: Optional[Tuple[float, int]] = None  # (start, keyframe id) of the match
-        self._overrun_counted = False
-        self._arrived = [0, 0]  # image, keypoints messages that reached the node
         # Messages are taken serialised and checked as they arrive (malformed ones counted,
-        # size caps applied) before the stamp pairing holds them.
-        self._sync_backend = 'message_filters' if HAVE_MESSAGE_FILTERS else 'own'
-        self._sync = make_sync(self._sync_backend, 2, self._param('sync_queue_size'),
-                               self._param('sync_slop'), self._on_pair)
-        inputs = MutuallyExclusiveCallbackGroup()
-        topics = ((Image, 'image', image_qos()), (Keypoints, 'keypoints', keypoints_qos()))
-        for k, (msg_type, topic, qos) in enumerate(topics):
-            self.create_subscription(
-                msg_type, topic, partial(self._on_message, k, msg_type), qos, raw=True,
-                callback_group=inputs,
-                qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._diagnostics_timer = self.create_timer(
+        # size caps applied) before the stamp pairing holds them. Keypoints alone need none.
+        if self._image_input != 'none':
+            self._sync_backend = 'message_filters' if HAVE_MESSAGE_FILTERS else 'own'
+            self._sync = make_sync(self._sync_backend, 2, self._param('sync_queue_size'),
+                                   self._param('sync_slop'), self._on_pair)
+        self._own_timers = [self.create_timer(
             self._param('diagnostics_period'), self._on_diagnostics_timer,
-            callback_group=MutuallyExclusiveCallbackGroup())
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+            callback_group=MutuallyExclusiveCallbackGroup())]
 
         engine = self._engine
+        image = {'raw': 'image (raw)', 'compressed': 'image/compressed',
+                 'none': 'none (keypoints only, no debug image)'}[self._image_input]
         self.get_logger().info(
             f'matcher ready: weights {engine.metadata.get("path")} '
             f'({engine.metadata.get("model")}), device {engine.device}'
             f'{" (fp16)" if engine.fp16 else ""}, descriptors {engine.descriptor_type} '
             f'({engine.input_dim}), match_threshold {engine.match_threshold:.3f}, '
             f'max_keypoints {engine.max_keypoints}, queue {self._queue.maxsize} '
-            f'{self._queue.policy}, sync {self._sync_backend} '
+            f'{self._queue.policy}, image input {image}, sync {self._sync_backend} '
             f'(slop {self._param("sync_slop")} s, queue {self._param("sync_queue_size")}), '
-            f'verification {"on" if self._param("verify") else "off"}')
+            f'camera_info {"required" if self._param("camera_info_required") else "optional"}'
+            f', verification {"on" if self._param("verify") else "off"}')
+
+    def _activate(self) -> None:
+        """Subscribe to the inputs: keyframes flow from now on."""
+        inputs = MutuallyExclusiveCallbackGroup()
+        topics = [(Keypoints, 'keypoints', keypoints_qos(), 1)]
+        if self._image_input == 'raw':
+            topics.append((Image, 'image', image_qos(), 0))
+        elif self._image_input == 'compressed':
+            topics.append((CompressedImage, 'image/compressed', image_qos(), 0))
+        for msg_type, topic, qos, k in topics:
+            self._input_subs.append(self.create_subscription(
+                msg_type, topic, partial(self._on_message, k, msg_type), qos, raw=True,
+                callback_group=inputs,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies()))
+        self._input_subs.append(self.create_subscription(
+            CameraInfo, 'camera_info', self._on_camera_info, camera_info_qos(),
+            callback_group=inputs))
+
+    def _deactivate(self) -> None:
+        """Unsubscribe; keyframes already queued are still answered."""
+        for sub in self._input_subs:
+            self.destroy_subscription(sub)
+        self._input_subs = []
+
+    def _cleanup(self) -> None:
+        """Stop the worker, destroy the publishers and free the model (and its GPU memory)."""
+        self._stop_worker()
+        for timer in self._own_timers:
+            self.destroy_timer(timer)
+        for pub in self._own_pubs:
+            self.destroy_publisher(pub)
+        self._own_timers, self._own_pubs, self._debug_pub = [], [], None
+        with self._state_lock:
+            self._reference = None
+        self._sync = None
+        engine, self._engine = self._engine, None
+        device = getattr(engine, 'device', None)
+        del engine
+        gc.collect()  # the model's tensors go now, not at some later collection
+        if getattr(device, 'type', None) == 'cuda':
+            import torch
+            torch.cuda.empty_cache()  # give the cached blocks back to the driver
+
+    def _stop_worker(self) -> None:
+        """Stop the worker; it answers the keyframe in hand if it can within SHUTDOWN_GRACE.
+
+        Keyframes still waiting, or a match that takes longer, are counted and logged
+        (``dropped_at_shutdown``), never lost silently.
+        """
+        if self._worker is None:
+            return
+        self._running = False
+        waiting = self._queue.close()
+        self._worker.join(timeout=SHUTDOWN_GRACE)
+        unfinished = waiting + (1 if self._worker.is_alive() else 0)
+        if unfinished:
+            self._stats.count('dropped_at_shutdown', unfinished)
+            self.get_logger().warning(f'stopping: {unfinished} keyframe(s) not answered '
+                                      f'(still queued or being matched)')
+        self._worker = None
 
     # -- public, read-only -----------------------------------------------------------------
 
     @property
-    def engine(self) -> MatchingEngine:
-        """Return the loaded MatchingEngine: model, device, descriptor type, threshold."""
+    def engine(self) -> Optional[MatchingEngine]:
+        """Return the loaded MatchingEngine (None before configure and after cleanup)."""
         return self._engine
+
+    @property
+    def camera(self) -> Optional[Intrinsics]:
+        """Return the camera model from the last usable camera_info (None without one)."""
+        return self._camera
 
     @property
     def sync_counters(self) -> SyncCounters:
         """Return the image/keypoints messages received and dropped unpaired, pairs emitted."""
-        return SyncCounters(tuple(self._arrived), tuple(self._sync.dropped()),
-                            self._sync.emitted)
+        return SyncCounters(tuple(self._arrived), tuple(self._sync_dropped()),
+                            self._sync.emitted if self._sync is not None else
+                            self._arrived[1])
 
     @property
     def debug_image_wanted(self) -> bool:
         """Return True while someone subscribes to ~/debug_image (drawn only then)."""
-        return self._debug_pub.get_subscription_count() > 0
+        return self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0
 
     def stats(self) -> dict:
         """Counters and latency statistics (what /diagnostics reports), as a dict."""
         out = self._stats.snapshot()
-        dropped = self._sync.dropped()
+        dropped = self._sync_dropped()
         out['sync_dropped_images'] = dropped[0]
         out['sync_dropped_keypoints'] = dropped[1]
-        out['queued'] = len(self._queue)
+        out['queued'] = len(self._queue) if self._worker is not None else 0
         return out
 
     def is_idle(self) -> bool:
         """Return True when no keyframe is queued or being processed."""
-        return self._queue.idle()
+        return self._worker is None or self._queue.idle()
+
+    def reset(self) -> str:
+        """Forget the reference keyframe and the messages waiting for a partner.
+
+        The next keyframe becomes the reference (STATUS_FIRST_KEYFRAME). Returns what was
+        dropped, in words. A match in progress finishes first.
+        """
+        with self._state_lock:
+            ref, self._reference = self._reference, None
+            flushed = self._sync.reset() if self._sync is not None else [0, 0]
+        with self._stream_lock:
+            self._stream = StreamClock()
+        return (f'reference keyframe {ref.keyframe_id if ref else "(none)"} dropped, '
+                f'{flushed[0]} image(s) and {flushed[1]} keypoints message(s) waiting for a '
+                f'partner flushed; the next keyframe becomes the reference')
+
+    def _sync_dropped(self) -> List[int]:
+        return list(self._sync.dropped()) if self._sync is not None else [0, 0]
 
     # -- parameters ------------------------------------------------------------------------
 
@@ -300,12 +429,38 @@ class MatcherNode(Node):
                     return SetParametersResult(
                         successful=False, reason='verify_threshold_px must be a double > 0')
         for p in params:
-            if p.name == 'match_threshold':
+            if p.name == 'match_threshold' and self._engine is not None:
                 self._engine.match_threshold = p.value
                 self.get_logger().info(f'match_threshold set to {p.value:.3f}')
         return SetParametersResult(successful=True)
 
+    # -- services --------------------------------------------------------------------------
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response
+                  ) -> Trigger.Response:
+        what = self.reset()
+        n = self._stats.count('reset_requests')
+        self.get_logger().info(f'reset on request ({n} so far): {what}')
+        response.success = True
+        response.message = f'matcher reset: {what}'
+        return response
+
     # -- input -----------------------------------------------------------------------------
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """Keep the camera model of the latest usable camera_info (bad ones counted)."""
+        try:
+            camera = intrinsics_from_camera_info(msg)
+        except ValueError as exc:
+            n = self._stats.count('bad_camera_info')
+            self._log.warning('camera_info', f'ignoring camera_info: {exc} ({n} so far)')
+            return
+        previous, self._camera = self._camera, camera
+        if previous is None:
+            self.get_logger().info(
+                f'camera model from camera_info: {camera.size[0]} x {camera.size[1]}, '
+                f'fx {camera.k[0, 0]:.1f} fy {camera.k[1, 1]:.1f}, {camera.model} distortion '
+                f'({len(camera.d)} coefficients): verifying with the essential matrix')
 
     def _on_message(self, index: int, msg_type: type, data: bytes) -> None:
         """One serialised image (index 0) or keypoints (1) message: check, then pair."""
@@ -323,7 +478,7 @@ class MatcherNode(Node):
             with self._stream_lock:
                 self._stream.observe(stamp_ns(msg), arrival)
             cap = self._param('max_image_pixels')
-            if cap > 0 and msg.width * msg.height > cap:
+            if msg_type is Image and cap > 0 and msg.width * msg.height > cap:
                 # Free the pixels now; the pair is still answered (oversized) when it forms.
                 self._stats.count('oversized_on_arrival')
                 msg = Image(header=msg.header, width=msg.width, height=msg.height,
@@ -334,16 +489,21 @@ class MatcherNode(Node):
                 self._stats.count('oversized_on_arrival')
                 self._stats.count('keyframes_received')
                 stub = Keypoints(header=msg.header, keyframe_id=msg.keyframe_id)
-                self._reject(Job(Image(header=msg.header), stub, time.perf_counter()),
+                self._reject(Job(None, stub, time.perf_counter()),
                              InputError(OVERSIZED, f'{len(msg.x)} keypoints exceed the cap '
                                                    f'of {cap} (parameter max_input_keypoints)'))
                 return
+            if self._sync is None:  # keypoints only: nothing to pair with
+                self._on_pair(None, msg, arrival)
+                return
         self._sync.add(index, msg)
 
-    def _on_pair(self, image: Image, keypoints: Keypoints) -> None:
+    def _on_pair(self, image: Union[Image, CompressedImage, None], keypoints: Keypoints,
+                 arrival_ns: Optional[int] = None) -> None:
         received = time.perf_counter()
         self._stats.count('keyframes_received')
-        evicted = self._queue.put(Job(image, keypoints, received, time.monotonic_ns()))
+        evicted = self._queue.put(Job(image, keypoints, received,
+                                      arrival_ns or time.monotonic_ns()))
         if evicted is not None:
             dropped = self._stats.count('dropped_queue_full')
             self._log.warning('queue_full',
@@ -359,7 +519,8 @@ class MatcherNode(Node):
             if job is None:
                 continue
             try:
-                self._process(job)
+                with self._state_lock:
+                    self._process(job)
             except Exception as exc:  # noqa: BLE001 - the node must outlive any bad input
                 self._stats.count('internal_errors')
                 self._log.error('internal', f'unexpected error on keyframe '
@@ -369,8 +530,8 @@ class MatcherNode(Node):
 
     def _publish(self, job: Job, status: int, text: str = '', **fields) -> Correspondences:
         kp = job.keypoints
-        header = Header(stamp=kp.header.stamp,
-                        frame_id=kp.header.frame_id or job.image.header.frame_id)
+        frame_id = kp.header.frame_id or (job.image.header.frame_id if job.image else '')
+        header = Header(stamp=kp.header.stamp, frame_id=frame_id)
         ref = self._reference
         msg = build_correspondences(
             header, status, text, current=(kp.keyframe_id, kp.header.stamp),
@@ -416,21 +577,41 @@ class MatcherNode(Node):
                               f'reset); starting over with it ({n} resets so far)')
             self._reference = None
 
+    def _camera_for(self, size: Tuple[int, int]) -> Optional[Intrinsics]:
+        """Return the camera model for a keyframe of ``size``; InputError if required and none."""
+        camera = self._camera
+        if camera is not None and tuple(camera.size) != tuple(size):
+            n = self._stats.count('camera_info_size_mismatch')
+            self._log.warning('camera_info_size',
+                              f'camera_info is for {camera.size[0]} x {camera.size[1]} images, '
+                              f'the keyframe is {size[0]} x {size[1]}: not used ({n} so far)')
+            camera = None
+        if camera is None and self._param('camera_info_required'):
+            raise InputError(NO_CAMERA_INFO, 'no usable camera_info for this keyframe yet '
+                                             '(parameter camera_info_required): publish '
+                                             'sensor_msgs/CameraInfo on camera_info')
+        return camera
+
     def _accept(self, job: Job) -> Optional[Keyframe]:
         """Validate and prepare the job's keyframe; None (and answered) when rejected."""
-        image, kp = job.image, job.keypoints
+        kp = job.keypoints
         try:
             self._check_stamp(job)
+            image = job.image
+            if isinstance(image, CompressedImage):
+                image = compressed_to_image(image)
             features = keyframe_features(
                 image, kp, self._engine, self._param('max_image_pixels'),
                 self._param('max_input_keypoints'))
+            camera = self._camera_for(features.image_size)
             check_reference_quality(features, self._param('min_reference_keypoints'),
                                     self._param('min_reference_spread'))
             prepared = self._engine.prepare(features)
         except InputError as exc:
             self._reject(job, exc)
             return None
-        return Keyframe(int(kp.keyframe_id), kp.header.stamp, stamp_ns(kp), prepared, image)
+        return Keyframe(int(kp.keyframe_id), kp.header.stamp, stamp_ns(kp), prepared, image,
+                        camera)
 
     def _process(self, job: Job) -> None:
         current = self._accept(job)
@@ -461,22 +642,34 @@ class MatcherNode(Node):
         self._answer(job, ref, current, result, match_time)
         self._reference = current
 
+    def _verify(self, ref: Keyframe, current: Keyframe, result: MatchResult) -> dict:
+        """Inlier flags (and the pose with a camera model) as build_correspondences fields."""
+        if not self._param('verify'):
+            return {'inlier': None, 'verified': False}
+        threshold = self._param('verify_threshold_px')
+        if ref.camera is not None and current.camera is not None:
+            inlier, pose = verify_essential(result.points0, result.points1, ref.camera,
+                                            current.camera, threshold)
+            self._stats.count('pose_estimates' if pose is not None else 'pose_failures')
+            return {'inlier': inlier, 'verified': True, 'pose': pose,
+                    'verification': Correspondences.VERIFICATION_ESSENTIAL}
+        inlier = verify_fundamental(result.points0, result.points1, threshold)
+        return {'inlier': inlier, 'verified': True,
+                'verification': Correspondences.VERIFICATION_FUNDAMENTAL}
+
     def _answer(self, job: Job, ref: Keyframe, current: Keyframe, result: MatchResult,
                 match_time: float) -> None:
         """Verify the matches, publish them, record the statistics, draw the debug image."""
         n = len(result.index0)
-        inlier, verified = None, False
-        if self._param('verify'):
-            inlier = verify_fundamental(result.points0, result.points1,
-                                        self._param('verify_threshold_px'))
-            verified = True
+        verification = self._verify(ref, current, result)
+        inlier = verification['inlier']
         msg = self._publish(
             job, Correspondences.STATUS_OK, f'{n} matches',
             current_index=result.index1, reference_index=result.index0,
             current_points=result.points1, reference_points=result.points0,
-            confidence=result.confidence, inlier=inlier, verified=verified)
+            confidence=result.confidence, **verification)
         self._stats.add_match(msg.latency, match_time, n,
-                              float(np.mean(inlier)) if verified and n else None)
+                              float(np.mean(inlier)) if inlier is not None and n else None)
         self.get_logger().debug(
             f'keyframe {current.keyframe_id} vs {ref.keyframe_id}: {n} matches, '
             f'model {match_time * 1e3:.1f} ms, total {msg.latency * 1e3:.1f} ms')
@@ -514,6 +707,9 @@ class MatcherNode(Node):
 
     def _on_diagnostics_timer(self) -> None:
         try:
+            engine = self._engine
+            if engine is None:
+                return
             busy = self._busy
             if busy is not None:
                 self._watchdog(busy[1], time.perf_counter() - busy[0])
@@ -523,34 +719,35 @@ class MatcherNode(Node):
                 self._log.warning('sync', f'{unpaired} keypoints messages found no image '
                                   f'within sync_slop={self._param("sync_slop")} s and were '
                                   f'dropped (check stamps, sync_slop and sync_queue_size)')
+            camera = self._camera
             msg = DiagnosticArray()
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.status = [matcher_status(f'{self.get_name()}: keyframe matcher',
-                                         str(self._engine.device), stats,
-                                         self._engine.match_threshold, self._reported)]
+                                         str(engine.device), stats, engine.match_threshold,
+                                         self._reported,
+                                         camera.model if camera is not None else 'none')]
             self._diagnostics_pub.publish(msg)
         except Exception as exc:  # noqa: BLE001 - an exception here would stop the executor
             self._log.error('diagnostics', f'diagnostics failed: {exc!r}')
 
-    # -- shutdown --------------------------------------------------------------------------
+
+class MatcherNode(MatcherCore, Node):
+    """The matcher as a plain node: configured and active from construction on."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+        Node.__init__(self, node_name, **kwargs)
+        try:
+            self._declare()
+            self._configure()
+            self._activate()
+        except Exception:
+            self.destroy_node()
+            raise
 
     def destroy_node(self) -> None:
-        """Stop the worker, then destroy the node.
-
-        The worker finishes and answers the keyframe in hand if it can within SHUTDOWN_GRACE;
-        keyframes still waiting, or a match that takes longer, are counted and logged
-        (``dropped_at_shutdown``), never lost silently.
-        """
+        """Stop the worker (see ``_stop_worker``), then destroy the node."""
         if getattr(self, '_worker', None) is not None:
-            self._running = False
-            waiting = self._queue.close()
-            self._worker.join(timeout=SHUTDOWN_GRACE)
-            unfinished = waiting + (1 if self._worker.is_alive() else 0)
-            if unfinished:
-                self._stats.count('dropped_at_shutdown', unfinished)
-                self.get_logger().warning(f'shutting down: {unfinished} keyframe(s) not '
-                                          f'answered (still queued or being matched)')
-            self._worker = None
+            self._stop_worker()
         super().destroy_node()
 
 
@@ -563,7 +760,12 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def main(args=None) -> int:
-    """Console script ``matcher_node``: exit status 1 on a start-up error.
+    """Console script ``matcher_node``: exit status 1 on a start-up error."""
+    return run(MatcherNode, args)
+
+
+def run(make_node: Callable[[], Node], args=None) -> int:
+    """Run the node ``make_node()`` builds until Ctrl-C or SIGTERM; 1 on a start-up error.
 
     Ctrl-C and SIGTERM stop intake, let the worker answer the keyframe in hand (up to
     SHUTDOWN_GRACE), then shut down: rclpy's own signal handler would invalidate the context
@@ -574,7 +776,7 @@ def main(args=None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         require_torch()  # one clear line below the minimum version
-        node = MatcherNode()
+        node = make_node()
     except (KeyboardInterrupt, ExternalShutdownException, _Terminated):
         rclpy.try_shutdown()
         return 0

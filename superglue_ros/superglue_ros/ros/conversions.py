@@ -14,6 +14,10 @@ raises one with reason bad_image.
 ``features_from_keypoints`` is where a Keypoints message's structure is checked: array
 lengths and the descriptor block (InputError length_mismatch / descriptor_mismatch).
 
+sensor_msgs/CompressedImage (the image_transport ``compressed`` transport: JPEG, PNG, ...) is
+decoded with OpenCV (``compressed_to_image``); sensor_msgs/CameraInfo becomes the
+``geometry.Intrinsics`` that undistort points (``intrinsics_from_camera_info``).
+
 Bulk message arrays are built from bytes (``array.array(typecode, buffer)``): assigning numpy
 arrays element by element costs milliseconds per keyframe, and older distributions (Humble)
 accept only sequences or array.array there.
@@ -27,11 +31,12 @@ from typing import Optional, Tuple
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 
 from ..features import Features, to_gray
+from ..geometry import Intrinsics, RelativePose
 from ..inputs import (BAD_IMAGE, DESCRIPTOR_MISMATCH, InputError, LENGTH_MISMATCH,
                       UNSUPPORTED_ENCODING)
 
@@ -202,6 +207,36 @@ def image_to_bgr(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray
     return image
 
 
+def compressed_to_image(msg: CompressedImage) -> Image:
+    """Decode a CompressedImage (any format OpenCV reads) into a bgr8 or mono8 Image.
+
+    The header is kept. Raises InputError(bad_image) when the bytes do not decode.
+    """
+    data = np.frombuffer(bytes(msg.data), np.uint8)
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if pixels is None:
+        raise InputError(BAD_IMAGE, f'compressed image ({msg.format!r}, {data.size} bytes) '
+                                    f'does not decode')
+    if pixels.dtype != np.uint8:  # 16-bit PNG: keep the high byte, as image_to_bgr does
+        pixels = (pixels >> 8).astype(np.uint8)
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
+    encoding = 'mono8' if pixels.ndim == 2 else 'bgr8'
+    return numpy_to_image(pixels, encoding, msg.header, use_cv_bridge=False)
+
+
+def intrinsics_from_camera_info(msg: CameraInfo) -> Intrinsics:
+    """Convert a CameraInfo into Intrinsics (k, d, distortion_model, width x height).
+
+    Raises ValueError naming the field when the calibration is missing (k all zero) or not
+    supported.
+    """
+    if msg.width == 0 or msg.height == 0:
+        raise ValueError(f'camera_info has no image size ({msg.width} x {msg.height})')
+    return Intrinsics.from_values(list(msg.k), list(msg.d), str(msg.distortion_model),
+                                  (int(msg.width), int(msg.height)))
+
+
 def image_to_gray(msg: Image, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
     """Image message -> uint8 grayscale HxW."""
     return to_gray(image_to_bgr(msg, use_cv_bridge))
@@ -352,12 +387,15 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
                           reference_points: Optional[np.ndarray] = None,
                           confidence: Optional[np.ndarray] = None,
                           inlier: Optional[np.ndarray] = None, verified: bool = False,
-                          latency: float = 0.0) -> Correspondences:
+                          latency: float = 0.0, verification: Optional[int] = None,
+                          pose: Optional[RelativePose] = None) -> Correspondences:
     """Correspondences message; ``current``/``reference`` are (keyframe id, stamp or None).
 
     Without matches (first keyframe, rejections, errors) every array stays empty. Without
     ``inlier`` every match is flagged as an inlier (``verified`` says whether that means
-    anything).
+    anything). ``verification`` is a Correspondences.VERIFICATION_* value (default:
+    fundamental when ``verified``, else none); ``pose`` (reference -> current camera) fills
+    the pose fields and sets pose_valid.
     """
     msg = Correspondences()
     msg.header = header
@@ -380,5 +418,16 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
         flags = np.ones(len(cur), np.uint8) if inlier is None else np.asarray(inlier, np.uint8)
         msg.inlier = array.array('B', flags.tobytes())
     msg.verified = bool(verified)
+    if verification is None:
+        verification = (Correspondences.VERIFICATION_FUNDAMENTAL if verified
+                        else Correspondences.VERIFICATION_NONE)
+    msg.verification = int(verification)
+    if pose is not None:
+        msg.pose_valid = True
+        (msg.rotation.x, msg.rotation.y, msg.rotation.z,
+         msg.rotation.w) = pose.quaternion()
+        msg.translation.x, msg.translation.y, msg.translation.z = (
+            float(v) for v in np.asarray(pose.translation, np.float64).ravel())
+        msg.pose_inliers = int(pose.inliers)
     msg.latency = float(latency)
     return msg

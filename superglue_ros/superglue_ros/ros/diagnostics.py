@@ -13,8 +13,10 @@ from ..inputs import REASONS
 
 
 def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshold: float,
-                   reported: Counter) -> DiagnosticStatus:
+                   reported: Counter, camera_model: str = 'none') -> DiagnosticStatus:
     """Build the status of one report; ``reported`` holds the previous report's counts.
+
+    ``camera_model``: the distortion model of the camera_info in use, 'none' without one.
 
     The level is ERROR when matcher errors or watchdog overruns (a match past
     match_deadline) grew since the last report, WARN when drops, rejections, malformed
@@ -62,6 +64,12 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
         'malformed_keypoints': s.get('malformed_keypoints', 0),
         'oversized_on_arrival': s.get('oversized_on_arrival', 0),
         'stamp_resets': s.get('stamp_resets', 0),
+        'reset_requests': s.get('reset_requests', 0),
+        'camera_model': camera_model,
+        'pose_estimates': s.get('pose_estimates', 0),
+        'pose_failures': s.get('pose_failures', 0),
+        'bad_camera_info': s.get('bad_camera_info', 0),
+        'camera_info_size_mismatch': s.get('camera_info_size_mismatch', 0),
     }
     for reason in REASONS:
         values[f'rejected_{reason}'] = s.get(f'rejected_{reason}', 0)

@@ -12,8 +12,8 @@ exactly, per input, the messages received and those dropped without a partner, s
 "unpaired keypoints" counter and warning are the same on either install.
 
 ``ApproximateTimeSync`` also says why it dropped them: pushed out of a full queue
-(``overflow``), older than an emitted set (``stale``) or replaced by a later message with the
-same stamp (``replaced``).
+(``overflow``), older than an emitted set (``stale``), replaced by a later message with the
+same stamp (``replaced``) or thrown away by ``reset()`` (``flushed``).
 """
 
 from __future__ import annotations
@@ -100,11 +100,26 @@ class ApproximateTimeSync:
         self.overflow = [0] * num_inputs
         self.stale = [0] * num_inputs
         self.replaced = [0] * num_inputs
+        self.flushed = [0] * num_inputs
         self.emitted = 0
 
     def dropped(self) -> List[int]:
         """Messages per input thrown away without being emitted."""
-        return [o + s + r for o, s, r in zip(self.overflow, self.stale, self.replaced)]
+        return [o + s + r + f for o, s, r, f in zip(self.overflow, self.stale, self.replaced,
+                                                    self.flushed)]
+
+    def reset(self) -> List[int]:
+        """Drop every queued message (counted as ``flushed``); returns how many per input.
+
+        After the stream's clock went back, messages queued before the jump would otherwise
+        pair with, or push out, the new ones.
+        """
+        with self._lock:
+            flushed = [len(q) for q in self._queues]
+            for j, q in enumerate(self._queues):
+                self.flushed[j] += len(q)
+                q.clear()
+            return flushed
 
     def queued(self) -> List[int]:
         """Messages per input waiting for a partner."""
@@ -196,6 +211,14 @@ class MessageFiltersSync:
         """Messages per input thrown away without being emitted."""
         with self._lock:
             return [r - self.emitted - len(q) for r, q in zip(self.received, self._sync.queues)]
+
+    def reset(self) -> List[int]:
+        """Drop every queued message (then counted as dropped); returns how many per input."""
+        with self._lock:
+            flushed = [len(q) for q in self._sync.queues]
+            for q in self._sync.queues:
+                q.clear()
+            return flushed
 
 
 def make_sync(backend: str, num_inputs: int, queue_size: int, slop: float,

@@ -37,6 +37,13 @@ def image_qos() -> QoSProfile:
     return qos
 
 
+def camera_info_qos() -> QoSProfile:
+    """Return the QoS of camera_info: best effort (pairs with any driver), the latest only."""
+    qos = copy.copy(qos_profile_sensor_data)
+    qos.depth = 1
+    return qos
+
+
 def keypoints_qos() -> QoSProfile:
     """Return the QoS of keypoints inputs: reliable, as losing one loses a keyframe."""
     return QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,

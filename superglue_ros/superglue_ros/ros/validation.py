@@ -89,16 +89,25 @@ def keyframe_features(image, keypoints, engine, max_image_pixels: int = 0,
                       ) -> Features:
     """Run every input check on one stamp-paired (Image, Keypoints); return the Features.
 
-    ``engine`` (a MatchingEngine) says which descriptors the weights accept. Raises InputError
-    for the first problem found; ``engine.prepare`` of the result checks the values.
+    ``image`` None: keypoints-only mode, where the Keypoints message's image size is all the
+    network needs (so it must be given). ``engine`` (a MatchingEngine) says which descriptors
+    the weights accept. Raises InputError for the first problem found; ``engine.prepare`` of
+    the result checks the values.
     """
-    validate_image(image, max_image_pixels)
+    if image is not None:
+        validate_image(image, max_image_pixels)
+    elif keypoints.image_width == 0 or keypoints.image_height == 0:
+        raise InputError(SIZE_MISMATCH, f'image_width x image_height is {keypoints.image_width}'
+                                        f' x {keypoints.image_height}: without an image input '
+                                        f'(image_input none) the Keypoints message must give '
+                                        f'the size of the image it was detected in')
     validate_keypoints_header(keypoints, max_keypoints, previous_stamp)
     engine.check_descriptors(descriptor_type_name(keypoints.descriptor_type),
                              int(keypoints.descriptor_dim))
     features = features_from_keypoints(keypoints)
     validate_in_image(features)
-    validate_pair(image, keypoints)
+    if image is not None:
+        validate_pair(image, keypoints)
     return features
 
 
