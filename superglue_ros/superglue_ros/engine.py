@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import time
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import warnings
 
 import numpy as np
@@ -216,22 +216,26 @@ class MatchingEngine:
         sizes = torch.from_numpy(np.ascontiguousarray(selected.size, np.float32))
         return angles.to(self.device)[None], sizes.to(self.device)[None]
 
-    @torch.inference_mode()
-    def match_prepared(self, p0: PreparedFeatures, p1: PreparedFeatures) -> MatchResult:
-        """Match two prepared keyframes; indices refer to the original keypoint arrays."""
-        start = time.perf_counter()
-        self._set_threads()
+    @staticmethod
+    def _inputs(p0: PreparedFeatures, p1: PreparedFeatures) -> Dict[str, torch.Tensor]:
         data = {'keypoints0': p0.keypoints, 'keypoints1': p1.keypoints,
                 'scores0': p0.scores, 'scores1': p1.scores,
                 'descriptors0': p0.descriptors, 'descriptors1': p1.descriptors,
                 'image_size0': p0.image_size, 'image_size1': p1.image_size}
         if p0.angles is not None and p1.angles is not None:
             data.update(angles0=p0.angles, angles1=p1.angles, sizes0=p0.sizes, sizes1=p1.sizes)
+        return data
+
+    def _forward(self, data: Dict[str, torch.Tensor]) -> Tuple[np.ndarray, np.ndarray]:
+        """Run the model; matches0 [B x M] and matching_scores0 [B x M] on the host."""
         with torch.autocast('cuda', dtype=torch.float16, enabled=self.fp16):
             pred = self.model(data)
-        matches0 = pred['matches0'][0].cpu().numpy()
-        mscores0 = pred['matching_scores0'][0].float().cpu().numpy()
-        latency = time.perf_counter() - start
+        return pred['matches0'].cpu().numpy(), pred['matching_scores0'].float().cpu().numpy()
+
+    @staticmethod
+    def _result(p0: PreparedFeatures, p1: PreparedFeatures, matches0: np.ndarray,
+                mscores0: np.ndarray, latency: float) -> MatchResult:
+        """Turn matches0 [M] (-1 = none) into a MatchResult with original indices."""
         valid = matches0 > -1
         local0 = np.nonzero(valid)[0]
         local1 = matches0[valid]
@@ -241,6 +245,57 @@ class MatchingEngine:
             points0=p0.features.keypoints[idx0].astype(np.float32).reshape(-1, 2),
             points1=p1.features.keypoints[idx1].astype(np.float32).reshape(-1, 2),
             confidence=mscores0[valid].astype(np.float32), latency=latency)
+
+    @torch.inference_mode()
+    def match_prepared(self, p0: PreparedFeatures, p1: PreparedFeatures) -> MatchResult:
+        """Match two prepared keyframes; indices refer to the original keypoint arrays."""
+        start = time.perf_counter()
+        self._set_threads()
+        matches0, mscores0 = self._forward(self._inputs(p0, p1))
+        return self._result(p0, p1, matches0[0], mscores0[0], time.perf_counter() - start)
+
+    @torch.inference_mode()
+    def match_window(self, references: Sequence[PreparedFeatures], current: PreparedFeatures
+                     ) -> List[MatchResult]:
+        """Match ``current`` against every reference in one batched forward pass.
+
+        Returns one MatchResult per reference, in order, equal to
+        ``match_prepared(reference, current)`` up to float rounding (the references are
+        padded to a common keypoint count and the padding is masked out; the current
+        keyframe is encoded once for the whole batch). Each result's ``latency`` is the
+        whole batched call.
+        """
+        references = list(references)
+        start = time.perf_counter()
+        self._set_threads()
+        results: List[Optional[MatchResult]] = [None] * len(references)
+        # Empty keyframes match nothing; they stay out of the batch (a reference without
+        # keypoints would leave the current one nothing to attend to).
+        batch = [i for i, r in enumerate(references)
+                 if r.keypoints.shape[1] and current.keypoints.shape[1]]
+        if len(batch) == 1:
+            i = batch[0]
+            matches0, mscores0 = self._forward(self._inputs(references[i], current))
+            results[i] = self._result(references[i], current, matches0[0], mscores0[0], 0.0)
+        elif batch:
+            padded, mask = _pad_batch([references[i] for i in batch])
+            data = self._inputs(padded, current)
+            data['mask0'] = mask
+            matches0, mscores0 = self._forward(data)
+            for row, i in enumerate(batch):
+                m = references[i].keypoints.shape[1]
+                results[i] = self._result(references[i], current, matches0[row, :m],
+                                          mscores0[row, :m], 0.0)
+        latency = time.perf_counter() - start
+        out = []
+        for i, r in enumerate(results):
+            if r is None:
+                empty = np.zeros(0, np.int64)
+                r = MatchResult(empty, empty, np.zeros((0, 2), np.float32),
+                                np.zeros((0, 2), np.float32), np.zeros(0, np.float32), 0.0)
+            r.latency = latency
+            out.append(r)
+        return out
 
     def _set_threads(self) -> None:
         """Give torch this call's thread count (cheap: about 0.1 us when unchanged)."""
@@ -253,6 +308,39 @@ class MatchingEngine:
     def match(self, f0: Features, f1: Features) -> MatchResult:
         """Prepare and match two feature sets."""
         return self.match_prepared(self.prepare(f0), self.prepare(f1))
+
+
+def _pad_batch(items: Sequence[PreparedFeatures]) -> Tuple[PreparedFeatures, torch.Tensor]:
+    """Stack keyframes into one batch padded to the largest keypoint count.
+
+    Returns the batch (index and features are not batched: None) and its mask [B x M],
+    True for real keypoints. Padding is zeros; the model never attends to it.
+    """
+    m = max(p.keypoints.shape[1] for p in items)
+
+    def stack(name: str) -> Optional[torch.Tensor]:
+        tensors = [getattr(p, name) for p in items]
+        if any(t is None for t in tensors):
+            return None
+        # the keypoint axis is the last one of descriptors [1 x C x N], else axis 1
+        axis = 2 if name == 'descriptors' else 1
+        padded = []
+        for t in tensors:
+            shape = list(t.shape)
+            shape[axis] = m - t.shape[axis]
+            padded.append(torch.cat([t, t.new_zeros(shape)], axis) if shape[axis] else t)
+        return torch.cat(padded)
+
+    first = items[0]
+    mask = torch.zeros((len(items), m), dtype=torch.bool, device=first.keypoints.device)
+    for i, p in enumerate(items):
+        mask[i, :p.keypoints.shape[1]] = True
+    batch = PreparedFeatures(
+        keypoints=stack('keypoints'), scores=stack('scores'),
+        descriptors=stack('descriptors'),
+        image_size=torch.cat([p.image_size for p in items]),
+        angles=stack('angles'), sizes=stack('sizes'), index=None, features=None)
+    return batch, mask
 
 
 def read_image(path: Union[str, 'np.ndarray']) -> np.ndarray:

@@ -83,68 +83,127 @@ def log_sinkhorn(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torch.Tenso
 
 
 def log_optimal_transport(scores: torch.Tensor, bin_score: torch.Tensor, iters: int,
-                          tol: float = 0.0, fast: bool = False) -> torch.Tensor:
+                          tol: float = 0.0, fast: bool = False,
+                          mask0: Optional[torch.Tensor] = None,
+                          mask1: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Partial assignment with dustbins: [B x M x N] scores -> [B x M+1 x N+1] log-plan.
 
     Real rows/columns carry mass 1, the dustbin row N and the dustbin column M; everything is
     divided by M + N (``norm``) for the iterations and multiplied back at the end, so that
     exp() of the output is a probability per keypoint. ``fast`` (inference only, no
     gradients) evaluates the same iterations with mat-vecs, see log_sinkhorn_matvec.
+
+    mask0 [B x M], mask1 [B x N] (bool, True = real keypoint; inference only) mark padding
+    of a batch with unequal keypoint counts: each item is solved with its own M and N, and
+    padded rows/columns come out as -inf.
     """
     b, m, n = scores.shape
-    one = scores.new_tensor(1)
-    ms, ns = (m * one), (n * one)
-    bins0 = bin_score.expand(b, m, 1)
-    bins1 = bin_score.expand(b, 1, n)
-    alpha = bin_score.expand(b, 1, 1)
-    couplings = torch.cat([torch.cat([scores, bins0], -1),
-                           torch.cat([bins1, alpha], -1)], 1)
-    norm = -(ms + ns).log()
-    log_mu = torch.cat([norm.expand(m), ns.log()[None] + norm])
-    log_nu = torch.cat([norm.expand(n), ms.log()[None] + norm])
-    log_mu, log_nu = log_mu[None].expand(b, -1), log_nu[None].expand(b, -1)
-    # Always fp32, also under CUDA autocast (which would run the mat-vecs in fp16).
+    couplings = torch.cat([torch.cat([scores, bin_score.expand(b, m, 1)], -1),
+                           torch.cat([bin_score.expand(b, 1, n), bin_score.expand(b, 1, 1)],
+                                     -1)], 1)
+    if mask0 is None and mask1 is None:
+        one = scores.new_tensor(1)
+        ms, ns = (m * one)[None], (n * one)[None]
+    else:
+        mask0 = scores.new_ones((b, m), dtype=torch.bool) if mask0 is None else mask0
+        mask1 = scores.new_ones((b, n), dtype=torch.bool) if mask1 is None else mask1
+        ms, ns = mask0.sum(1).to(scores), mask1.sum(1).to(scores)  # [B]
+        # The dustbins stay real; padded rows/columns get no mass and no coupling.
+        rows = torch.cat([mask0, mask0.new_ones((b, 1))], 1)
+        cols = torch.cat([mask1, mask1.new_ones((b, 1))], 1)
+        couplings = couplings.masked_fill(~(rows[:, :, None] & cols[:, None, :]),
+                                          float('-inf'))
+    norm = -(ms + ns).log()  # [B] (or [1])
+    log_mu = torch.cat([norm[:, None].expand(b, m), (ns.log() + norm)[:, None].expand(b, 1)], 1)
+    log_nu = torch.cat([norm[:, None].expand(b, n), (ms.log() + norm)[:, None].expand(b, 1)], 1)
+    valid = None if mask0 is None else (rows, cols)
+    # At least fp32, also under CUDA autocast (which would run the mat-vecs in fp16).
+    dtype = torch.promote_types(couplings.dtype, torch.float32)
     with torch.autocast(device_type=scores.device.type, enabled=False):
-        couplings = couplings.float()
-        z = log_sinkhorn_matvec(couplings, log_mu, log_nu, iters, tol) if fast else None
-        if z is None:
+        couplings = couplings.to(dtype)
+        log_mu, log_nu = log_mu.to(dtype), log_nu.to(dtype)
+        if fast or valid is not None:
+            z = log_sinkhorn_matvec(couplings, log_mu, log_nu, iters, tol, valid)
+        else:
             z = log_sinkhorn(couplings, log_mu, log_nu, iters, tol)
-    return z - norm
+    return z - norm.to(dtype)[:, None, None]
 
 
 def log_sinkhorn_matvec(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torch.Tensor,
-                        iters: int, tol: float = 0.0) -> Optional[torch.Tensor]:
-    """Inference Sinkhorn: the log-domain iterations evaluated with two matrix-vector products.
+                        iters: int, tol: float = 0.0,
+                        valid: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                        absorb_above: float = 30.0) -> torch.Tensor:
+    """Inference Sinkhorn: the log-domain iterations of ``log_sinkhorn`` with mat-vecs.
 
-    Same fixed point and same update order as ``log_sinkhorn``. The two exponentials are
-    taken once, stabilised per row (P) and per column (Q), so that every iteration costs two
-    [M x N] mat-vecs instead of two log-sum-exps over exp(): an order of magnitude faster.
-    Returns None when a sum underflows (potentials spread beyond float range); the caller
-    then falls back to the plain log-domain loop.
+    Same fixed point, same update order, same iteration count. The potentials are split as
+    u = a + log(su), v = b + log(sv): a, b are absorbed into the kernel
+    K = exp(scores + a + b), taken once, and the scalings su, sv follow the plain Sinkhorn
+    updates su = mu / (K sv), sv = nu / (K^T su), so an iteration costs two [M x N] mat-vecs
+    and two divisions instead of two log-sum-exps over exp().
+
+    Stability at any score magnitude (peaky trained attention, scaled weights): the first
+    half-step is exact, so K starts row-normalised and cannot overflow; whenever a scaling
+    leaves [exp(-absorb_above), exp(absorb_above)] it is absorbed into a, b (a new K); an
+    iteration whose sums under- or overflow all the same is redone in the log domain and
+    absorbed. Large magnitudes cost a few extra exp() passes, never a fall-back to the loop.
+
+    ``valid`` = (rows [B x M], cols [B x N]) bool masks of padded batches: padded entries of
+    ``scores`` must be -inf; they get no mass and come out as -inf.
     """
-    row_max = scores.amax(2, keepdim=True)  # [B x M x 1]
-    col_max = scores.amax(1, keepdim=True)  # [B x 1 x N]
-    p = (scores - row_max).exp()
-    q_t = (scores - col_max).exp().transpose(1, 2).contiguous()  # [B x N x M]
-    u = torch.zeros_like(log_mu)
-    v = torch.zeros_like(log_nu)
+    rows, cols = valid if valid is not None else (None, None)
+
+    def where_valid(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        return x if mask is None else torch.where(mask, x, x.new_zeros(()))
+
+    def exact_iteration(v_in: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        u_out = where_valid(log_mu - torch.logsumexp(scores + v_in[:, None, :], dim=2), rows)
+        v_out = where_valid(log_nu - torch.logsumexp(scores + u_out[:, :, None], dim=1), cols)
+        return u_out, v_out
+
+    # Padded rows/columns: no mass, and a sum of 1 in place of their empty one, so their
+    # scaling is exactly 0 (not 0/0) and reads as 1 in the range check.
+    pad_rows = None if rows is None else (~rows).to(scores.dtype)
+    pad_cols = None if cols is None else (~cols).to(scores.dtype)
+    mu = where_valid(log_mu.exp(), rows)
+    nu = where_valid(log_nu.exp(), cols)
+
+    def scaling(mass: torch.Tensor, sums: torch.Tensor, pad: Optional[torch.Tensor]
+                ) -> torch.Tensor:
+        return mass / sums if pad is None else mass / (sums + pad)
+
+    def absorbed(potential: torch.Tensor, scale: torch.Tensor, mask: Optional[torch.Tensor]
+                 ) -> torch.Tensor:
+        return where_valid(potential + scale.log(), mask)
+
+    # The first u half-step exactly (v = 0): K = exp(scores + a) is then row-normalised.
+    a = where_valid(log_mu - torch.logsumexp(scores, dim=2), rows)
+    b = torch.zeros_like(log_nu)
+    kernel = (scores + a[:, :, None]).exp()
+    su, sv = torch.ones_like(mu), torch.ones_like(nu)
     for it in range(iters):
-        v_max = v.amax(1, keepdim=True)
-        s = torch.bmm(p, (v - v_max).exp()[..., None])[..., 0]
-        u = log_mu - (s.log() + row_max[..., 0] + v_max)
-        u_max = u.amax(1, keepdim=True)
-        s = torch.bmm(q_t, (u - u_max).exp()[..., None])[..., 0]
-        v = log_nu - (s.log() + col_max[:, 0] + u_max)
-        if tol > 0 and it + 1 < iters:
-            # v was just updated, so columns are exact; rows measure convergence.
-            v_max = v.amax(1, keepdim=True)
-            s = torch.bmm(p, (v - v_max).exp()[..., None])[..., 0]
-            row = u + s.log() + row_max[..., 0] + v_max
-            if (row - log_mu).abs().max() < tol:
+        sv_before = sv
+        if it > 0:
+            su = scaling(mu, torch.bmm(kernel, sv[..., None])[..., 0], pad_rows)
+        sv = scaling(nu, torch.bmm(su[:, None, :], kernel)[:, 0], pad_cols)
+        # One range check per iteration (the only host sync).
+        both = torch.cat([su if pad_rows is None else su + pad_rows,
+                          sv if pad_cols is None else sv + pad_cols], 1)
+        low, high = (float(x) for x in torch.aminmax(both))
+        if not (low > 0.0 and high < math.inf):  # a sum under- or overflowed (or NaN)
+            a, b = exact_iteration(absorbed(b, sv_before, cols))
+            su, sv = torch.ones_like(mu), torch.ones_like(nu)
+            kernel = (scores + a[:, :, None] + b[:, None, :]).exp()
+        elif max(math.log(high), -math.log(low)) > absorb_above and it + 1 < iters:
+            a, b = absorbed(a, su, rows), absorbed(b, sv, cols)
+            su, sv = torch.ones_like(mu), torch.ones_like(nu)
+            kernel = (scores + a[:, :, None] + b[:, None, :]).exp()
+        if tol > 0 and it + 1 < iters and (it + 1) % 10 == 0:
+            # sv was just updated, so columns are exact; rows measure convergence.
+            row = su * torch.bmm(kernel, sv[..., None])[..., 0]
+            error = where_valid((row / mu).log(), rows).abs().max()
+            if error < tol:
                 break
-    if not (torch.isfinite(u).all() and torch.isfinite(v).all()):
-        return None
-    return scores + u[:, :, None] + v[:, None, :]
+    return scores + (a + su.log())[:, :, None] + (b + sv.log())[:, None, :]
 
 
 def filter_matches(log_assignment: torch.Tensor, threshold: float
@@ -270,8 +329,12 @@ class MultiHeadAttention(nn.Module):
         self.proj = nn.ModuleList(
             [nn.Conv1d(feature_dim, feature_dim, kernel_size=1) for _ in range(3)])
 
-    def forward(self, query: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        """Attend from query [B x N x D] to source [B x M x D] -> message [B x N x D]."""
+    def forward(self, query: torch.Tensor, source: torch.Tensor,
+                source_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Attend from query [B x N x D] to source [B x M x D] -> message [B x N x D].
+
+        source_mask [B x M] (bool, True = real) leaves padded source tokens out.
+        """
         w = [layer.weight.squeeze(-1) for layer in self.proj]
         b = [layer.bias for layer in self.proj]
         d = query.shape[-1]
@@ -283,7 +346,8 @@ class MultiHeadAttention(nn.Module):
             k, v = F.linear(source, torch.cat(w[1:]), torch.cat(b[1:])).split(d, -1)
         q, k, v = (split_heads(t, self.num_heads) for t in (q, k, v))
         # Fused kernel; scaling is 1/sqrt(D/H) as in the paper.
-        message = F.scaled_dot_product_attention(q, k, v)
+        mask = None if source_mask is None else source_mask[:, None, None, :]
+        message = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return conv1x1(self.merge, merge_heads(message))
 
 
@@ -296,9 +360,10 @@ class AttentionalPropagation(nn.Module):
         self.mlp = MLP([feature_dim * 2, feature_dim * 2, feature_dim])
         nn.init.constant_(self.mlp[-1].bias, 0.0)
 
-    def forward(self, x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        """Residual update of x [B x N x D] from source [B x M x D]."""
-        message = self.attn(x, source)
+    def forward(self, x: torch.Tensor, source: torch.Tensor,
+                source_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Residual update of x [B x N x D] from source [B x M x D] (mask [B x M])."""
+        message = self.attn(x, source, source_mask)
         return self.mlp(torch.cat([x, message], -1))
 
 
@@ -311,22 +376,38 @@ class AttentionalGNN(nn.Module):
         self.layers = nn.ModuleList(
             [AttentionalPropagation(feature_dim, num_heads) for _ in self.names])
 
-    def forward(self, desc0: torch.Tensor, desc1: torch.Tensor
+    def forward(self, desc0: torch.Tensor, desc1: torch.Tensor,
+                mask0: Optional[torch.Tensor] = None, mask1: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Update both images' descriptors [B x N x D] simultaneously in every layer."""
+        """Update both images' descriptors [B x N x D] simultaneously in every layer.
+
+        mask0/mask1 [B x M] / [B x N] (bool, True = real keypoint) mark padding; padded
+        tokens are never attended to (their own outputs are meaningless).
+        """
         b = desc0.shape[0]
         if not self.training and desc0.shape == desc1.shape:
             # Inference with equal keypoint counts: both images in one batch, so every GEMM
             # is twice as large and Python overhead is halved (BatchNorm uses running stats,
             # so batching changes nothing numerically).
             x = torch.cat([desc0, desc1])
+            self_mask = cross_mask = None
+            if mask0 is not None or mask1 is not None:
+                m0 = desc0.new_ones(desc0.shape[:2], dtype=torch.bool) if mask0 is None \
+                    else mask0
+                m1 = desc1.new_ones(desc1.shape[:2], dtype=torch.bool) if mask1 is None \
+                    else mask1
+                self_mask, cross_mask = torch.cat([m0, m1]), torch.cat([m1, m0])
             for layer, name in zip(self.layers, self.names):
-                src = torch.cat([x[b:], x[:b]]) if name == 'cross' else x
-                x = x + layer(x, src)
+                if name == 'cross':
+                    x = x + layer(x, torch.cat([x[b:], x[:b]]), cross_mask)
+                else:
+                    x = x + layer(x, x, self_mask)
             return x[:b], x[b:]
         for layer, name in zip(self.layers, self.names):
-            src0, src1 = (desc1, desc0) if name == 'cross' else (desc0, desc1)
-            delta0, delta1 = layer(desc0, src0), layer(desc1, src1)
+            if name == 'cross':
+                delta0, delta1 = layer(desc0, desc1, mask1), layer(desc1, desc0, mask0)
+            else:
+                delta0, delta1 = layer(desc0, desc0, mask0), layer(desc1, desc1, mask1)
             desc0, desc1 = desc0 + delta0, desc1 + delta1
         return desc0, desc1
 
@@ -407,6 +488,10 @@ class SuperGlue(nn.Module):
             image_size0/1: [B x 2] (width, height), or image0/1: [B x 1 x H x W]
             angles0/1, sizes0/1: [B x M] / [B x N] ORB orientation [deg] and size [px]; only
                 read when conf.keypoint_geometry
+            mask0, mask1 (optional, inference only): [B x M] / [B x N] bool, True = real
+                keypoint, for batches padded to a common count; padded ones never match
+            Image 1 may have batch size 1 with image 0's B > 1: it is encoded once and
+            matched against every image 0 (one keyframe against a window of references).
         Output:
             matches0: [B x M] index into keypoints1 or -1; matches1: [B x N]
             matching_scores0: [B x M], matching_scores1: [B x N] in [0, 1]
@@ -414,6 +499,10 @@ class SuperGlue(nn.Module):
         """
         kpts0, kpts1 = data['keypoints0'], data['keypoints1']
         b, m, n = kpts0.shape[0], kpts0.shape[1], kpts1.shape[1]
+        mask0, mask1 = data.get('mask0'), data.get('mask1')
+        if (mask0 is not None or mask1 is not None) and torch.is_grad_enabled():
+            raise ValueError('mask0/mask1 (padded batches) are supported for inference only '
+                             '(torch.inference_mode or torch.no_grad)')
         if m == 0 or n == 0:
             return {
                 'matches0': kpts0.new_full((b, m), -1, dtype=torch.long),
@@ -438,7 +527,10 @@ class SuperGlue(nn.Module):
             g1 = keypoint_geometry(data['angles1'].to(k1), data['sizes1'].to(k1))
         desc0 = desc0 + self.kenc(k0, data['scores0'].to(k0), g0)
         desc1 = desc1 + self.kenc(k1, data['scores1'].to(k1), g1)
-        desc0, desc1 = self.gnn(desc0, desc1)
+        if desc1.shape[0] != b:  # one image 1 for a batch of image 0: encoded once
+            desc1 = desc1.expand(b, -1, -1).contiguous()
+            mask1 = None if mask1 is None else mask1.expand(b, -1)
+        desc0, desc1 = self.gnn(desc0, desc1, mask0, mask1)
         mdesc0, mdesc1 = conv1x1(self.final_proj, desc0), conv1x1(self.final_proj, desc1)
         scores = torch.einsum('bmd,bnd->bmn', mdesc0, mdesc1) / math.sqrt(
             self.conf.descriptor_dim)
@@ -446,7 +538,8 @@ class SuperGlue(nn.Module):
         # too coarse for the 0.2 probability threshold.
         log_assignment = log_optimal_transport(
             scores.float(), self.bin_score.float(), self.conf.sinkhorn_iterations,
-            self.conf.sinkhorn_tolerance, fast=not torch.is_grad_enabled())
+            self.conf.sinkhorn_tolerance, fast=not torch.is_grad_enabled(),
+            mask0=mask0, mask1=mask1)
         matches0, matches1, mscores0, mscores1 = filter_matches(
             log_assignment, self.conf.match_threshold)
         return {
