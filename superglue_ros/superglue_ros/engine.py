@@ -280,7 +280,8 @@ class MatchingEngine:
         elif batch:
             padded, mask = _pad_batch([references[i] for i in batch])
             data = self._inputs(padded, current)
-            data['mask0'] = mask
+            if not bool(mask.all()):  # no padding, no mask: the unmasked kernels
+                data['mask0'] = mask
             matches0, mscores0 = self._forward(data)
             for row, i in enumerate(batch):
                 m = references[i].keypoints.shape[1]
