@@ -268,3 +268,68 @@ def test_build_correspondences():
         header, 0, current_index=idx, reference_index=idx, current_points=np.zeros((2, 2)),
         reference_points=np.zeros((2, 2)), confidence=np.ones(2))
     assert list(unverified.inlier) == [1, 1] and not unverified.verified
+
+
+@pytest.mark.parametrize('ext,channels', [('.jpg', 3), ('.png', 3), ('.png', 1)])
+def test_compressed_image_decodes_to_an_image_with_its_header(ext, channels):
+    from sensor_msgs.msg import CompressedImage
+    bgr = cv2.imread(str(FRAMES[0]), cv2.IMREAD_COLOR)
+    pixels = bgr if channels == 3 else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    ok, data = cv2.imencode(ext, pixels)
+    header = Header(stamp=stamp(12.5), frame_id='cam')
+    msg = conv.compressed_to_image(CompressedImage(header=header, format=ext[1:],
+                                                   data=data.tobytes()))
+    assert msg.header == header and (msg.width, msg.height) == (bgr.shape[1], bgr.shape[0])
+    assert msg.encoding == ('bgr8' if channels == 3 else 'mono8')
+    decoded = conv.image_to_numpy(msg)
+    if ext == '.png':  # lossless
+        assert np.array_equal(decoded, pixels)
+    else:
+        assert np.abs(decoded.astype(int) - pixels).mean() < 3
+
+
+def test_compressed_image_that_does_not_decode_is_a_bad_image():
+    from sensor_msgs.msg import CompressedImage
+    for data in (b'', b'\xff\xd8 truncated jpeg'):
+        with pytest.raises(conv.InputError, match='bad_image: compressed image') as info:
+            conv.compressed_to_image(CompressedImage(format='jpeg', data=data))
+        assert info.value.reason == conv.BAD_IMAGE
+
+
+def test_camera_info_to_intrinsics_and_clear_errors():
+    from sensor_msgs.msg import CameraInfo
+    info = CameraInfo(width=640, height=480, distortion_model='plumb_bob',
+                      k=[520.0, 0.0, 320.0, 0.0, 521.0, 240.0, 0.0, 0.0, 1.0],
+                      d=[0.1, -0.2, 0.0, 0.0, 0.05])
+    camera = conv.intrinsics_from_camera_info(info)
+    assert camera.size == (640, 480) and camera.model == 'plumb_bob'
+    assert camera.k[1, 1] == 521.0 and list(camera.d) == [0.1, -0.2, 0.0, 0.0, 0.05]
+    pinhole = CameraInfo(width=640, height=480, k=info.k)  # no model, no distortion
+    assert conv.intrinsics_from_camera_info(pinhole).model == 'plumb_bob'
+    for field, value, match in (('k', [0.0] * 9, 'uncalibrated'),
+                                ('distortion_model', 'pinhole_ultra', 'not supported'),
+                                ('width', 0, 'no image size'),
+                                ('d', [0.1, 0.2], '4, 5, 8, 12 or 14 coefficients')):
+        bad = CameraInfo(width=640, height=480, distortion_model='plumb_bob', k=info.k,
+                         d=info.d)
+        setattr(bad, field, value)
+        with pytest.raises(ValueError, match=match):
+            conv.intrinsics_from_camera_info(bad)
+
+
+def test_correspondences_pose_fields():
+    from superglue_ros.geometry import RelativePose
+    header = Header(stamp=stamp(1.0), frame_id='cam')
+    plain = conv.build_correspondences(header, Correspondences.STATUS_OK, verified=True)
+    assert plain.verification == Correspondences.VERIFICATION_FUNDAMENTAL
+    assert not plain.pose_valid and plain.rotation.w == 1.0
+    r = cv2.Rodrigues(np.array([0.0, 0.0, np.pi / 2]))[0]  # 90 degrees about z
+    pose = RelativePose(r, np.array([0.0, 0.6, 0.8]), 42)
+    msg = conv.build_correspondences(header, Correspondences.STATUS_OK, verified=True,
+                                     verification=Correspondences.VERIFICATION_ESSENTIAL,
+                                     pose=pose)
+    assert msg.pose_valid and msg.pose_inliers == 42
+    assert msg.verification == Correspondences.VERIFICATION_ESSENTIAL
+    q = msg.rotation
+    assert np.allclose([q.x, q.y, q.z, q.w], [0, 0, np.sqrt(0.5), np.sqrt(0.5)])
+    assert (msg.translation.x, msg.translation.y, msg.translation.z) == (0.0, 0.6, 0.8)

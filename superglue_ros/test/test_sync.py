@@ -118,6 +118,23 @@ def test_reset_flushes_queued_messages_and_counts_them(make):
 
 
 @backends
+def test_a_jump_back_discards_what_was_queued_after_it(make):
+    # A bag played a second time: images of the first pass that never became keyframes are
+    # still queued. They must not take the queue's places from the second pass's messages.
+    sync, out = make(queue_size=3)
+    for t in (10.0, 10.1, 10.2):
+        sync.add(0, Msg(t))
+    sync.add(0, Msg(1.0))  # the stream went back
+    assert sync.queued() == [1, 0] and sync.dropped() == [3, 0]
+    for t in (1.1, 1.2):
+        sync.add(0, Msg(t))
+    sync.add(1, Msg(1.0))  # its image is still there: paired
+    assert [(a.t, b.t) for a, b in out] == [(1.0, 1.0)]
+    sync.add(1, Msg(1.2))
+    assert [b.t for _, b in out] == [1.0, 1.2] and sync.dropped() == [4, 0]
+
+
+@backends
 def test_three_inputs_and_late_messages(make):
     sync, out = make(n=3, slop=0.02)
     sync.add(0, Msg(1.0))

@@ -7,7 +7,10 @@ importable (a real ROS 2 install; ``MessageFiltersSync``) and with ``Approximate
 otherwise (the pip setup, where message_filters does not exist). Both keep a queue of
 ``queue_size`` messages per input and emit one tuple, in input order, as soon as every input
 holds a message whose stamp lies within ``slop`` seconds (> 0) of the others; after an emitted
-set, older queued messages are discarded (they could only give out-of-order sets). Both count
+set, older queued messages are discarded (they could only give out-of-order sets). When one
+input's stamps go back (a bag played again, a simulation reset), queued messages stamped after
+the new one belong to the stream before the jump: they are discarded (counted as dropped), so
+they neither pair with nor push out the new stream's messages. Both count
 exactly, per input, the messages received and those dropped without a partner, so the node's
 "unpaired keypoints" counter and warning are the same on either install.
 
@@ -102,6 +105,7 @@ class ApproximateTimeSync:
         self.replaced = [0] * num_inputs
         self.flushed = [0] * num_inputs
         self.emitted = 0
+        self._last = [None] * num_inputs  # newest stamp per input [ns]
 
     def dropped(self) -> List[int]:
         """Messages per input thrown away without being emitted."""
@@ -119,6 +123,7 @@ class ApproximateTimeSync:
             for j, q in enumerate(self._queues):
                 self.flushed[j] += len(q)
                 q.clear()
+            self._last = [None] * len(self._queues)
             return flushed
 
     def queued(self) -> List[int]:
@@ -131,6 +136,10 @@ class ApproximateTimeSync:
         t = stamp_ns(msg)
         with self._lock:
             self.received[index] += 1
+            if self._last[index] is not None and t < self._last[index]:
+                for j, q in enumerate(self._queues):
+                    self.flushed[j] += _discard_after(q, t)
+            self._last[index] = t
             queue = self._queues[index]
             if t in queue:
                 self.replaced[index] += 1
@@ -185,11 +194,18 @@ class MessageFiltersSync:
         self._sync.registerCallback(self._emit)
         self.received = [0] * num_inputs
         self.emitted = 0
+        self._last = [None] * num_inputs  # newest stamp per input [ns]
 
     def add(self, index: int, msg: Any) -> None:
         """Insert ``msg`` (anything with header.stamp) for input ``index``; maybe emit."""
+        t = stamp_ns(msg)
         with self._lock:
             self.received[index] += 1
+            if self._last[index] is not None and t < self._last[index]:
+                with self._sync.lock:  # message_filters' own lock over its queues
+                    for q in self._sync.queues:
+                        _discard_after(q, t)  # counted: dropped = received - emitted - queued
+            self._last[index] = t
             self._inputs[index].signalMessage(msg)
 
     def _emit(self, *msgs: Any) -> None:
@@ -218,7 +234,16 @@ class MessageFiltersSync:
             flushed = [len(q) for q in self._sync.queues]
             for q in self._sync.queues:
                 q.clear()
+            self._last = [None] * len(self._inputs)
             return flushed
+
+
+def _discard_after(queue: Dict[int, Any], t: int) -> int:
+    """Remove the entries of a stamp-keyed queue stamped after ``t`` [ns]; return how many."""
+    later = [k for k in queue if k > t]
+    for k in later:
+        del queue[k]
+    return len(later)
 
 
 def make_sync(backend: str, num_inputs: int, queue_size: int, slop: float,
