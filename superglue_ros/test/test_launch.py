@@ -19,7 +19,7 @@ LAUNCH = ROOT / 'launch' / 'superglue.launch.py'
 CONFIG = ROOT / 'config' / 'superglue.yaml'
 EXPECTED_ARGUMENTS = {'params_file', 'namespace', 'use_frontend', 'camera', 'video_device',
                       'image_topic', 'keypoints_topic', 'correspondences_topic', 'log_level',
-                      'use_sim_time'}
+                      'use_sim_time', 'camera_info_topic', 'managed', 'autostart'}
 EXTERNAL_EXECUTABLES = {('v4l2_camera', 'v4l2_camera_node'), ('usb_cam', 'usb_cam_node_exe')}
 
 
@@ -67,14 +67,14 @@ def test_executables_exist(tree):
     setup = (ROOT / 'setup.py').read_text()
     scripts = set(re.findall(r"'([\w-]+) = superglue_ros\.[\w.]+:\w+'", setup))
     started = set()
-    for call in _calls(tree, 'Node'):
+    for call in _calls(tree, 'Node') + _calls(tree, 'LifecycleNode'):
         kw = _kwargs(call)
         started.add((_const(kw['package']), _const(kw['executable'])))
     ours = {e for p, e in started if p == 'superglue_ros'}
-    assert ours == {'matcher_node', 'frontend_node'}
+    assert ours == {'matcher_node', 'frontend_node', 'managed_matcher_node'}
     assert ours <= scripts, f'not console scripts in setup.py: {ours - scripts}'
     assert started - {('superglue_ros', e) for e in ours} == EXTERNAL_EXECUTABLES
-    for module in ('matcher_node', 'frontend_node'):
+    for module in ours:
         assert (ROOT / 'superglue_ros' / 'nodes' / f'{module}.py').is_file()
 
 
@@ -84,7 +84,8 @@ def test_default_params_file_is_installed_and_names_the_nodes(tree):
     setup = (ROOT / 'setup.py').read_text()
     assert "glob('config/*.yaml')" in setup and "glob('launch/*.launch.py')" in setup
     config = yaml.safe_load(CONFIG.read_text())
-    names = {_const(_kwargs(c)['name']) for c in _calls(tree, 'Node')
+    nodes = _calls(tree, 'Node') + _calls(tree, 'LifecycleNode')
+    names = {_const(_kwargs(c)['name']) for c in nodes
              if _const(_kwargs(c)['package']) == 'superglue_ros'}
     # '/**/name' matches the node in any namespace: namespace:=robot1 keeps the parameters.
     assert set(config) == {f'/**/{name}' for name in names}
@@ -118,7 +119,7 @@ def test_topic_defaults_match_the_tools(tree):
 
 def test_use_sim_time_reaches_every_node(tree):
     source = LAUNCH.read_text()
-    assert source.count('parameters=[params_file, use_sim_time]') == 2
+    assert source.count('parameters=[params_file, use_sim_time]') == 3  # managed matcher too
     assert "camera_params = [{'video_device': LaunchConfiguration('video_device')}, " \
            'use_sim_time]' in source
     assert "ParameterValue(LaunchConfiguration('use_sim_time')" in source

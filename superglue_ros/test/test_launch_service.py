@@ -99,7 +99,7 @@ def prefix(tmp_path_factory):
     for name in ('launch', 'config', 'package.xml'):
         (share / name).symlink_to(PACKAGE / name)
     bin_dir = Path(sys.executable).parent  # the venv's console scripts
-    for exe in ('matcher_node', 'frontend_node'):
+    for exe in ('matcher_node', 'frontend_node', 'managed_matcher_node'):
         assert (bin_dir / exe).is_file(), f'{exe} is not installed in {bin_dir}'
         (lib / exe).symlink_to(bin_dir / exe)
     (index / 'v4l2_camera').touch()
@@ -303,3 +303,28 @@ def test_launch_with_a_camera_driver(ros_env, driver, tmp_path):
     # The first keyframes may come before this subscription is matched: no FIRST_KEYFRAME check.
     ok = [m for m in msgs if m.status == Correspondences.STATUS_OK]
     assert len(ok) >= 3 and all(len(m.current_indices) > 20 for m in ok)
+
+
+def test_launch_managed_matcher_is_configured_activated_and_matches(ros_env, driver, tmp_path):
+    # managed:=true starts the lifecycle variant; autostart (default) configures it, then
+    # activates it once it is inactive; the pipeline then matches as with the plain node.
+    from lifecycle_msgs.msg import State
+    from lifecycle_msgs.srv import GetState
+    result = {}
+
+    def scenario():
+        result['keypoints'], result['matches'] = feed_and_collect(driver, 'mgd')
+        client = driver.node.create_client(GetState, '/mgd/superglue_matcher/get_state')
+        assert client.wait_for_service(timeout_sec=20)
+        future = client.call_async(GetState.Request())
+        assert wait_for(future.done, 20)
+        result['state'] = future.result().current_state.id
+
+    code, exits, failure = ros2_launch(
+        ['managed:=true', 'namespace:=mgd', f'params_file:={params_file(tmp_path, "mgd")}'],
+        scenario)
+    check_clean(code, exits, failure, processes=2)
+    names = sorted(name.split('-')[0] for name in exits)
+    assert names == ['frontend_node', 'managed_matcher_node']
+    assert result['state'] == State.PRIMARY_STATE_ACTIVE
+    check_matches(result['matches'])

@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-import gc
 import os
 import signal
 import sys
@@ -67,6 +66,7 @@ from ..inputs import (BAD_STAMP, DUPLICATE_ID, InputError, NO_CAMERA_INFO, NO_KE
 from ..ros.conversions import (build_correspondences, compressed_to_image, image_to_bgr,
                                intrinsics_from_camera_info, numpy_to_image)
 from ..ros.dds import transport_note, use_large_image_transport
+from ..ros.device_memory import release_device_memory
 from ..ros.diagnostics import matcher_status
 from ..ros.graph import reliable_qos
 from ..ros.stats import MatcherStats
@@ -274,6 +274,8 @@ class MatcherCore:
 
     def _activate(self) -> None:
         """Subscribe to the inputs: keyframes flow from now on."""
+        with self._stream_lock:  # what the stream did before a pause says nothing now
+            self._stream = StreamClock()
         inputs = MutuallyExclusiveCallbackGroup()
         topics = [(Keypoints, 'keypoints', keypoints_qos(), 1)]
         if self._image_input == 'raw':
@@ -306,13 +308,12 @@ class MatcherCore:
         with self._state_lock:
             self._reference = None
         self._sync = None
-        engine, self._engine = self._engine, None
-        device = getattr(engine, 'device', None)
-        del engine
-        gc.collect()  # the model's tensors go now, not at some later collection
-        if getattr(device, 'type', None) == 'cuda':
-            import torch
-            torch.cuda.empty_cache()  # give the cached blocks back to the driver
+        device = getattr(self._engine, 'device', None)
+        self._engine = None  # the last reference: the model and its tensors go
+        reserved = release_device_memory(device)
+        if reserved is not None:
+            self.get_logger().info(f'model freed; {reserved / 2**20:.1f} MiB still reserved '
+                                   f'on {device}')
 
     def _stop_worker(self) -> None:
         """Stop the worker; it answers the keyframe in hand if it can within SHUTDOWN_GRACE.
