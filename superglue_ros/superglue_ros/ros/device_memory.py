@@ -25,5 +25,10 @@ def release_device_memory(device: Any) -> Optional[int]:
         return None
     import torch
     torch.cuda.synchronize(device)
+    # cuBLAS keeps a workspace per handle and stream (32 MiB on an H100) in the caching
+    # allocator, alive after every tensor is gone: measured 33 of 34 MiB left without this.
+    clear_workspaces = getattr(torch._C, '_cuda_clearCublasWorkspaces', None)
+    if clear_workspaces is not None:
+        clear_workspaces()
     torch.cuda.empty_cache()
     return int(torch.cuda.memory_reserved(device))
