@@ -132,8 +132,8 @@ PARAMETERS = (
     Param('queue_size', 2, 'Keyframes waiting for the matcher', irange=(1, 1000)),
     Param('queue_policy', 'drop_oldest', 'When the matcher falls behind: drop_oldest (count and '
           'log) | block'),
-    Param('verify', True, 'RANSAC fundamental-matrix verification fills the inlier flags',
-          read_only=False),
+    Param('verify', True, 'RANSAC verification fills the inlier flags: essential matrix with '
+          'camera_info, else fundamental matrix', read_only=False),
     Param('verify_threshold_px', 1.0, 'RANSAC epipolar distance threshold [px]',
           read_only=False, frange=(0.01, 100.0)),
     Param('diagnostics_period', 1.0, 'Period of /diagnostics [s]', frange=(0.01, 3600.0)),
