@@ -22,6 +22,8 @@ setup(
         (os.path.join('share', package_name, 'config'), glob('config/*.yaml')),
     ],
     install_requires=['setuptools'],
+    # ONNX export and the onnxruntime backend (pip install superglue_ros[onnx]).
+    extras_require={'onnx': ['onnx>=1.16', 'onnxruntime>=1.18']},
     zip_safe=False,
     maintainer='superglue_ros maintainers',
     maintainer_email='maintainers@superglue-ros.dev',
@@ -40,6 +42,7 @@ setup(
             'superglue-train = superglue_ros.training.train:main',
             'superglue-eval = superglue_ros.tools.eval:main',
             'superglue-bench = superglue_ros.tools.bench:main',
+            'superglue-export = superglue_ros.tools.export:main',
         ],
     },
 )

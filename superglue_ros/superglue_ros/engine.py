@@ -20,11 +20,12 @@ from torch import nn
 from .descriptors import adapt_descriptors, adapt_scores
 from .features import Features
 from .inputs import check_finite, DESCRIPTOR_MISMATCH, InputError
+from .models.superglue import filter_matches
 from .threads import ThreadPolicy
 from .weights import load_weights
 
 # Inference backends: torch runs the model directly; onnxruntime runs its ONNX export.
-BACKENDS = ('torch',)
+BACKENDS = ('torch', 'onnxruntime')
 
 
 def check_backend(backend: str) -> str:
@@ -101,11 +102,37 @@ class MatchingEngine:
         if warning:
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
         self.device_warning = warning
-        self.fp16 = bool(fp16) and self.device.type == 'cuda'
-        self.fp16_ignored = bool(fp16) and not self.fp16
         self.max_keypoints = int(max_keypoints)
-        self.model = model.eval().to(self.device)
         self.metadata = dict(metadata or {})
+        self.onnx: Optional[Any] = None
+        if self.backend == 'onnxruntime':
+            self._start_onnxruntime(model)
+        self.fp16 = bool(fp16) and self.device.type == 'cuda' and self.backend == 'torch'
+        self.fp16_ignored = bool(fp16) and not self.fp16
+        self.model = model.eval().to(self.device)
+
+    def _start_onnxruntime(self, model: nn.Module) -> None:
+        """Export the model to ONNX in memory and open it in ONNX Runtime.
+
+        CPU by default; with a CUDA device, ONNX Runtime's CUDA provider when the installed
+        onnxruntime has it (onnxruntime-gpu; untested here), else the CPU with a warning.
+        Inputs are prepared on the CPU either way (ONNX Runtime takes host arrays).
+        """
+        from .onnx_backend import DEFAULT_MAX_KEYPOINTS, export_onnx, OnnxRuntimeSession, \
+            require
+        ort = require('onnxruntime')
+        providers = ['CPUExecutionProvider']
+        if self.device.type == 'cuda':
+            if 'CUDAExecutionProvider' in ort.get_available_providers():
+                providers.insert(0, 'CUDAExecutionProvider')
+            else:
+                self.device_warning = (f'backend onnxruntime on {self.device}: the installed '
+                                       f'onnxruntime has no CUDA provider (install '
+                                       f'onnxruntime-gpu): using the CPU')
+                warnings.warn(self.device_warning, RuntimeWarning, stacklevel=3)
+        self.device = torch.device('cpu')
+        limit = self.max_keypoints or DEFAULT_MAX_KEYPOINTS
+        self.onnx = OnnxRuntimeSession(export_onnx(model, max_keypoints=limit), providers)
 
     @classmethod
     def from_weights(cls, path=None, device: str = 'auto', fp16: bool = False,
@@ -228,6 +255,13 @@ class MatchingEngine:
 
     def _forward(self, data: Dict[str, torch.Tensor]) -> Tuple[np.ndarray, np.ndarray]:
         """Run the model; matches0 [B x M] and matching_scores0 [B x M] on the host."""
+        if self.onnx is not None:
+            m, n = data['keypoints0'].shape[1], data['keypoints1'].shape[1]
+            if m == 0 or n == 0:
+                return np.full((1, m), -1, np.int64), np.zeros((1, m), np.float32)
+            log_assignment = self.onnx.run(data, self.threads.threads())
+            matches0, _, mscores0, _ = filter_matches(log_assignment, self.match_threshold)
+            return matches0.numpy(), mscores0.numpy()
         with torch.autocast('cuda', dtype=torch.float16, enabled=self.fp16):
             pred = self.model(data)
         return pred['matches0'].cpu().numpy(), pred['matching_scores0'].float().cpu().numpy()
@@ -273,10 +307,11 @@ class MatchingEngine:
         # keypoints would leave the current one nothing to attend to).
         batch = [i for i, r in enumerate(references)
                  if r.keypoints.shape[1] and current.keypoints.shape[1]]
-        if len(batch) == 1:
-            i = batch[0]
-            matches0, mscores0 = self._forward(self._inputs(references[i], current))
-            results[i] = self._result(references[i], current, matches0[0], mscores0[0], 0.0)
+        if len(batch) == 1 or self.onnx is not None:  # the ONNX graph takes one pair
+            for i in batch:
+                matches0, mscores0 = self._forward(self._inputs(references[i], current))
+                results[i] = self._result(references[i], current, matches0[0], mscores0[0],
+                                          0.0)
         elif batch:
             padded, mask = _pad_batch([references[i] for i in batch])
             data = self._inputs(padded, current)

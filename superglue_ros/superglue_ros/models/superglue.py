@@ -44,7 +44,7 @@ def keypoint_geometry(angles: torch.Tensor, sizes: torch.Tensor,
     A negative angle (OpenCV's "not computed") gives cos = sin = 0. The scale is the natural
     log of size / reference_size: 0 at the finest ORB pyramid level, ~0.18 per 1.2x level.
     """
-    rad = torch.deg2rad(angles)
+    rad = angles * (math.pi / 180.0)  # = deg2rad, which ONNX has no operator for
     has = (angles >= 0).to(angles.dtype)
     log_scale = torch.log(sizes.clamp(min=1e-3) / reference_size)
     return torch.stack([torch.cos(rad) * has, torch.sin(rad) * has, log_scale], -1)
@@ -373,8 +373,7 @@ class MultiHeadAttention(nn.Module):
         order = self.head_major
         w = [layer.weight.squeeze(-1)[order] for layer in self.proj]
         b = [layer.bias[order] for layer in self.proj]
-        bsz, n, d = query.shape
-        h = self.num_heads
+        d, h = query.shape[-1], self.num_heads
         # One GEMM for all projections that read the same tensor.
         if query is source:
             q, k, v = F.linear(query, torch.cat(w), torch.cat(b)).split(d, -1)
@@ -385,7 +384,7 @@ class MultiHeadAttention(nn.Module):
         # Fused kernel; scaling is 1/sqrt(D/H) as in the paper.
         mask = None if source_mask is None else source_mask[:, None, None, :]
         message = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        message = message.transpose(1, 2).reshape(bsz, n, d)
+        message = message.transpose(1, 2).flatten(2)  # [B x N x D], head-major
         return F.linear(message, self.merge.weight.squeeze(-1)[:, order], self.merge.bias)
 
 
@@ -526,6 +525,35 @@ class SuperGlue(nn.Module):
         h, w = img.shape[-2:]
         return torch.tensor([[w, h]], dtype=torch.float32).expand(img.shape[0], 2)
 
+    def score_matrix(self, data: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Keypoint encoder, GNN and final projection: matching scores [B x M x N].
+
+        Same inputs as forward (M, N > 0); the part of the model before optimal transport
+        (also what the ONNX export traces).
+        """
+        kpts0, kpts1 = data['keypoints0'], data['keypoints1']
+        mask0, mask1 = data.get('mask0'), data.get('mask1')
+        desc0 = data['descriptors0'].transpose(1, 2)
+        desc1 = data['descriptors1'].transpose(1, 2)
+        if self.input_proj is not None:
+            desc0, desc1 = conv1x1(self.input_proj, desc0), conv1x1(self.input_proj, desc1)
+        k0 = normalize_keypoints(kpts0, self._image_size(data, 0).to(kpts0.device))
+        k1 = normalize_keypoints(kpts1, self._image_size(data, 1).to(kpts1.device))
+        g0 = g1 = None
+        if self.conf.keypoint_geometry:
+            for key in ('angles0', 'sizes0', 'angles1', 'sizes1'):
+                if key not in data:
+                    raise KeyError(f'these weights encode keypoint orientation and scale: the '
+                                   f'input needs {key} (ORB angle [deg] / size [px])')
+            g0 = keypoint_geometry(data['angles0'].to(k0), data['sizes0'].to(k0))
+            g1 = keypoint_geometry(data['angles1'].to(k1), data['sizes1'].to(k1))
+        desc0 = desc0 + self.kenc(k0, data['scores0'].to(k0), g0)
+        desc1 = desc1 + self.kenc(k1, data['scores1'].to(k1), g1)
+        desc0, desc1 = self.gnn(desc0, desc1, mask0, mask1)  # (broadcasts image 1's batch)
+        mdesc0, mdesc1 = conv1x1(self.final_proj, desc0), conv1x1(self.final_proj, desc1)
+        return torch.einsum('bmd,bnd->bmn', mdesc0, mdesc1) / math.sqrt(
+            self.conf.descriptor_dim)
+
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Match two sets of keypoints.
 
@@ -559,26 +587,7 @@ class SuperGlue(nn.Module):
                 'matching_scores1': kpts1.new_zeros((b, n)),
                 'log_assignment': kpts0.new_zeros((b, m + 1, n + 1)),
             }
-        desc0 = data['descriptors0'].transpose(1, 2)
-        desc1 = data['descriptors1'].transpose(1, 2)
-        if self.input_proj is not None:
-            desc0, desc1 = conv1x1(self.input_proj, desc0), conv1x1(self.input_proj, desc1)
-        k0 = normalize_keypoints(kpts0, self._image_size(data, 0).to(kpts0.device))
-        k1 = normalize_keypoints(kpts1, self._image_size(data, 1).to(kpts1.device))
-        g0 = g1 = None
-        if self.conf.keypoint_geometry:
-            for key in ('angles0', 'sizes0', 'angles1', 'sizes1'):
-                if key not in data:
-                    raise KeyError(f'these weights encode keypoint orientation and scale: the '
-                                   f'input needs {key} (ORB angle [deg] / size [px])')
-            g0 = keypoint_geometry(data['angles0'].to(k0), data['sizes0'].to(k0))
-            g1 = keypoint_geometry(data['angles1'].to(k1), data['sizes1'].to(k1))
-        desc0 = desc0 + self.kenc(k0, data['scores0'].to(k0), g0)
-        desc1 = desc1 + self.kenc(k1, data['scores1'].to(k1), g1)
-        desc0, desc1 = self.gnn(desc0, desc1, mask0, mask1)  # (broadcasts image 1's batch)
-        mdesc0, mdesc1 = conv1x1(self.final_proj, desc0), conv1x1(self.final_proj, desc1)
-        scores = torch.einsum('bmd,bnd->bmn', mdesc0, mdesc1) / math.sqrt(
-            self.conf.descriptor_dim)
+        scores = self.score_matrix(data)
         # Optimal transport in fp32 even under autocast: logsumexp over ~1e3 terms in fp16 is
         # too coarse for the 0.2 probability threshold.
         log_assignment = log_optimal_transport(
