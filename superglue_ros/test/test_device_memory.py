@@ -47,4 +47,6 @@ def test_cuda_memory_is_given_back_after_the_model_is_dropped():
     print(f'CUDA reserved: {before / 2**20:.1f} MiB before, {held / 2**20:.1f} MiB with the '
           f'model and one match at 1024 keypoints, {left / 2**20:.1f} MiB after release')
     assert held > before
-    assert left == before and torch.cuda.memory_allocated() == 0
+    # Earlier CUDA tests in the same process may leave cuBLAS workspaces reserved: the release
+    # gives those back too, so less than before is fine (seen on an H200: 34 MiB -> 0).
+    assert left <= before and torch.cuda.memory_allocated() == 0
