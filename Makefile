@@ -18,7 +18,7 @@ ROS_SRC ?= ../shared/ros_src
 
 setup: $(STAMP)
 
-$(STAMP): tools/setup_venv.sh requirements.txt superglue_ros_msgs/msg/*.msg \
+$(STAMP): tools/setup_venv.sh requirements.txt superglue_ros_msgs/msg/*.msg superglue_ros_msgs/srv/*.srv \
 		superglue_ros_msgs/CMakeLists.txt superglue_ros/setup.py
 	FORCE=1 VENV=$(VENV) bash tools/setup_venv.sh
 

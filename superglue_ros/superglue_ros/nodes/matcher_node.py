@@ -15,6 +15,14 @@ intrinsics the matches are verified by a RANSAC essential matrix on undistorted 
 the message carries the relative pose (rotation, unit translation, inliers); without them, by
 a RANSAC fundamental matrix on the pixels.
 
+Accepted keyframes are kept, prepared, in a store bounded by ``max_keyframes`` and
+``max_keyframe_memory`` (evictions counted). With ``window_size`` K > 1 a new keyframe is
+matched against the K newest stored ones in one batched forward pass, answered with one
+Correspondences per pair (``window_index``, ``last_in_batch``). ``~/match_keyframes``
+(superglue_ros_msgs/MatchKeyframes) matches a stored query keyframe against stored candidates
+(loop-closure verification) on the worker, one candidate at a time between keyframes, so the
+stream waits at most one match.
+
 A keyframe stamped before the reference (a bag played again, a simulation reset) starts the
 sequence over; ``~/reset`` (std_srvs/Trigger) does the same on request.
 
@@ -30,15 +38,15 @@ cleanup); ``MatcherNode`` runs them all at construction, the managed node
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from functools import partial
 import os
 import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, List, Optional, Tuple, Union
 import warnings
 
 from builtin_interfaces.msg import Time
@@ -54,10 +62,12 @@ from rclpy.parameter import Parameter
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from superglue_ros_msgs.msg import Correspondences, Keypoints
+from superglue_ros_msgs.srv import MatchKeyframes
 
 from ..engine import MatchingEngine, MatchResult, PreparedFeatures
 from ..geometry import Intrinsics, verify_essential, verify_fundamental
@@ -69,6 +79,7 @@ from ..ros.dds import transport_note, use_large_image_transport
 from ..ros.device_memory import release_device_memory
 from ..ros.diagnostics import matcher_status
 from ..ros.graph import reliable_qos
+from ..ros.keyframe_store import EVICTED, KeyframeStore, tensor_bytes
 from ..ros.stats import MatcherStats
 from ..ros.sync import HAVE_MESSAGE_FILTERS, make_sync, stamp_ns, SyncCounters
 from ..ros.throttle import ThrottledLogger
@@ -154,6 +165,14 @@ PARAMETERS = (
           'image subscription, no debug image)'),
     Param('camera_info_required', False, 'Reject keyframes until a usable camera_info has '
           'arrived; false = verify with a fundamental matrix while there is none'),
+    Param('window_size', 1, 'Match each keyframe against this many newest stored keyframes '
+          'in one batch, one Correspondences per pair (1 = the previous keyframe only)',
+          irange=(1, 64)),
+    Param('max_keyframes', 50, 'Accepted keyframes kept (prepared) for the window and '
+          '~/match_keyframes, oldest evicted first; at least window_size',
+          irange=(1, 1000000)),
+    Param('max_keyframe_memory', 256.0, 'Memory bound of the stored keyframes [MiB]: their '
+          'tensors, keypoints and images; oldest evicted first', frange=(1.0, 1e6)),
 )
 
 SHUTDOWN_GRACE = 1.5  # [s] the worker may take to finish the keyframe in hand at shutdown
@@ -165,7 +184,7 @@ REJECTION_STATUS = {NO_KEYPOINTS: Correspondences.STATUS_NO_KEYPOINTS}
 
 @dataclass
 class Keyframe:
-    """The reference keyframe: its prepared tensors are reused for the next match."""
+    """A stored keyframe: its prepared tensors are reused for every later match."""
 
     keyframe_id: int
     stamp: Time
@@ -173,7 +192,27 @@ class Keyframe:
     prepared: PreparedFeatures
     image: Optional[Image]  # None in keypoints-only mode
     camera: Optional[Intrinsics] = None  # the camera model when the keyframe was taken
+    frame_id: str = ''
     bgr: Optional[np.ndarray] = None  # converted lazily, only for the debug image
+
+    def nbytes(self) -> int:
+        """Return the memory the keyframe holds: tensors, keypoint arrays, image pixels."""
+        p, f = self.prepared, self.prepared.features
+        return tensor_bytes(getattr(p, 'keypoints', None), getattr(p, 'scores', None),
+                            getattr(p, 'descriptors', None), getattr(p, 'angles', None),
+                            getattr(p, 'sizes', None), f.keypoints, f.scores, f.descriptors,
+                            f.size, f.angle, f.octave,
+                            self.image.data if self.image is not None else None, self.bgr)
+
+
+@dataclass
+class LoopRequest:
+    """A ~/match_keyframes call, served one candidate at a time by the worker."""
+
+    request: Any  # MatchKeyframes.Request
+    future: Future
+    received: float  # time.perf_counter()
+    results: List[Correspondences] = field(default_factory=list)
 
 
 @dataclass
@@ -206,8 +245,9 @@ class MatcherCore:
                                      for p in PARAMETERS])
         self._engine = None
         self._worker: Optional[threading.Thread] = None
-        self._reference: Optional[Keyframe] = None
-        self._state_lock = threading.Lock()  # the reference: worker vs ~/reset
+        self._store: Optional[KeyframeStore] = None
+        self._state_lock = threading.Lock()  # the store: worker vs ~/reset and configure
+        self._requests: Deque[LoopRequest] = deque()  # ~/match_keyframes calls in progress
         self._stats = MatcherStats()
         self._reported: Counter = Counter()  # counts at the last /diagnostics report
         self._log = ThrottledLogger(self.get_logger(),
@@ -230,10 +270,20 @@ class MatcherCore:
         self._overrun_counted = False
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._reset_service = self.create_service(Trigger, '~/reset', self._on_reset)
+        self._match_keyframes_service = self.create_service(
+            MatchKeyframes, '~/match_keyframes', self._on_match_keyframes,
+            callback_group=MutuallyExclusiveCallbackGroup())
 
     def _configure(self) -> None:
-        """Load the weights; create the publishers, the worker and the stamp pairing."""
+        """Load the weights; create the keyframe store, the publishers, the worker, the pairing."""
+        window, count = self._param('window_size'), self._param('max_keyframes')
+        if window > count:
+            raise ValueError(f'window_size {window} needs max_keyframes >= {window}, got '
+                             f'{count}')
         self._engine = self._load_engine()
+        with self._state_lock:
+            self._store = KeyframeStore(count, int(self._param('max_keyframe_memory') * 2**20),
+                                        Keyframe.nbytes)
         self._correspondences_pub = self.create_publisher(
             Correspondences, 'correspondences', reliable_qos(10),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
@@ -270,7 +320,9 @@ class MatcherCore:
             f'{self._queue.policy}, image input {image}, sync {self._sync_backend} '
             f'(slop {self._param("sync_slop")} s, queue {self._param("sync_queue_size")}), '
             f'camera_info {"required" if self._param("camera_info_required") else "optional"}'
-            f', verification {"on" if self._param("verify") else "off"}')
+            f', window {window} (store of {count} keyframes, '
+            f'{self._param("max_keyframe_memory"):g} MiB), '
+            f'verification {"on" if self._param("verify") else "off"}')
 
     def _activate(self) -> None:
         """Subscribe to the inputs: keyframes flow from now on."""
@@ -306,7 +358,7 @@ class MatcherCore:
             self.destroy_publisher(pub)
         self._own_timers, self._own_pubs, self._debug_pub = [], [], None
         with self._state_lock:
-            self._reference = None
+            self._store = None  # the stored keyframes' tensors go before the model
         self._sync = None
         device = getattr(self._engine, 'device', None)
         self._engine = None  # the last reference: the model and its tensors go
@@ -324,6 +376,8 @@ class MatcherCore:
         if self._worker is None:
             return
         self._running = False
+        while self._requests:  # answered, never left hanging
+            self._finish(self._requests.popleft(), False, 'the matcher is stopping')
         waiting = self._queue.close()
         self._worker.join(timeout=SHUTDOWN_GRACE)
         unfinished = waiting + (1 if self._worker.is_alive() else 0)
@@ -364,6 +418,9 @@ class MatcherCore:
         out['sync_dropped_images'] = dropped[0]
         out['sync_dropped_keypoints'] = dropped[1]
         out['queued'] = len(self._queue) if self._worker is not None else 0
+        store = self._store
+        if store is not None:
+            out.update(store.stats())
         return out
 
     def is_idle(self) -> bool:
@@ -377,13 +434,16 @@ class MatcherCore:
         dropped, in words. A match in progress finishes first.
         """
         with self._state_lock:
-            ref, self._reference = self._reference, None
+            newest = self._store.newest() if self._store is not None else []
+            ref = newest[0] if newest else None
+            if self._store is not None:
+                self._store.clear('reset')
             flushed = self._sync.reset() if self._sync is not None else [0, 0]
         with self._stream_lock:
             self._stream = StreamClock()
-        return (f'reference keyframe {ref.keyframe_id if ref else "(none)"} dropped, '
-                f'{flushed[0]} image(s) and {flushed[1]} keypoints message(s) waiting for a '
-                f'partner flushed; the next keyframe becomes the reference')
+        return (f'reference keyframe {ref.keyframe_id if ref else "(none)"} dropped (the store '
+                f'emptied), {flushed[0]} image(s) and {flushed[1]} keypoints message(s) waiting '
+                f'for a partner flushed; the next keyframe becomes the reference')
 
     def _sync_dropped(self) -> List[int]:
         return list(self._sync.dropped()) if self._sync is not None else [0, 0]
@@ -444,6 +504,23 @@ class MatcherCore:
         self.get_logger().info(f'reset on request ({n} so far): {what}')
         response.success = True
         response.message = f'matcher reset: {what}'
+        return response
+
+    async def _on_match_keyframes(self, request: MatchKeyframes.Request,
+                                  response: MatchKeyframes.Response) -> MatchKeyframes.Response:
+        """Hand the request to the worker and wait (without holding the executor) for it."""
+        self._stats.count('match_keyframes_requests')
+        if self._worker is None:
+            response.success, response.message = False, 'the matcher is not configured'
+            return response
+        future = Future(executor=self.executor)
+        future.add_done_callback(lambda _: None)  # its scheduling wakes the executor
+        self._requests.append(LoopRequest(request, future, time.perf_counter()))
+        self._queue.wake()
+        await future
+        success, message, results = future.result()
+        response.success, response.message = success, message
+        response.correspondences = results
         return response
 
     # -- input -----------------------------------------------------------------------------
@@ -516,8 +593,12 @@ class MatcherCore:
 
     def _work(self) -> None:
         while self._running:
-            job = self._queue.get(timeout=0.1)
+            # Keyframes first; a ~/match_keyframes call advances by one candidate whenever no
+            # keyframe waits, so the stream waits at most one match for it.
+            job = self._queue.get(timeout=0.0 if self._requests else 0.1)
             if job is None:
+                if self._requests:
+                    self._serve_step()
                 continue
             try:
                 with self._state_lock:
@@ -529,11 +610,81 @@ class MatcherCore:
             finally:
                 self._queue.task_done()
 
-    def _publish(self, job: Job, status: int, text: str = '', **fields) -> Correspondences:
+    def _finish(self, work: LoopRequest, success: bool, message: str) -> None:
+        if not work.future.done():
+            work.future.set_result((success, message, work.results))
+
+    def _serve_step(self) -> None:
+        """Match the next candidate of the oldest ~/match_keyframes call (or finish it)."""
+        work = self._requests[0]
+        request = work.request
+        try:
+            with self._state_lock:
+                store = self._store
+                query, held = store.lookup(request.query_keyframe_id)
+                if query is None:
+                    why = (f'evicted ({store.evicted_cause(request.query_keyframe_id)})'
+                           if held == EVICTED else 'unknown: never stored (or evicted too '
+                           'long ago to be remembered)')
+                    done, success = True, False
+                    message = f'query keyframe {request.query_keyframe_id} is {why}'
+                else:
+                    k = len(work.results)
+                    if k < len(request.candidate_keyframe_ids):
+                        work.results.append(self._match_candidate(
+                            work, query, int(request.candidate_keyframe_ids[k])))
+                    done = len(work.results) == len(request.candidate_keyframe_ids)
+                    success = True
+                    ok = sum(m.status == Correspondences.STATUS_OK for m in work.results)
+                    message = (f'{ok} of {len(work.results)} candidates matched against '
+                               f'keyframe {query.keyframe_id}')
+        except Exception as exc:  # noqa: BLE001 - answered, never left hanging
+            self._stats.count('internal_errors')
+            self._log.error('match_keyframes', f'~/match_keyframes failed: {exc!r}')
+            done, success, message = True, False, f'matcher error: {exc!r}'
+        if done:
+            self._requests.popleft()
+            if work.results:
+                work.results[-1].last_in_batch = True
+            self._finish(work, success, message)
+
+    def _match_candidate(self, work: LoopRequest, query: Keyframe, candidate_id: int
+                         ) -> Correspondences:
+        """One verified Correspondences: current = the query, reference = the candidate."""
+        header = Header(stamp=query.stamp, frame_id=query.frame_id)
+        candidate, held = self._store.lookup(candidate_id)
+        current = (query.keyframe_id, query.stamp)
+        if candidate is None:
+            if held == EVICTED:
+                status = Correspondences.STATUS_REFERENCE_EVICTED
+                text = (f'keyframe {candidate_id} was evicted from the store '
+                        f'({self._store.evicted_cause(candidate_id)})')
+            else:
+                status = Correspondences.STATUS_REFERENCE_UNKNOWN
+                text = (f'keyframe {candidate_id} is unknown: never stored (or evicted too '
+                        f'long ago to be remembered)')
+            return build_correspondences(header, status, text, current=current,
+                                         reference=(candidate_id, None), last_in_batch=False)
+        result = self._engine.match_prepared(candidate.prepared, query.prepared)
+        self._stats.count('match_keyframes_matches')
+        n = len(result.index0)
+        return build_correspondences(
+            header, Correspondences.STATUS_OK, f'{n} matches', current=current,
+            reference=(candidate.keyframe_id, candidate.stamp),
+            current_index=result.index1, reference_index=result.index0,
+            current_points=result.points1, reference_points=result.points0,
+            confidence=result.confidence, latency=time.perf_counter() - work.received,
+            last_in_batch=False, **self._verify(candidate, query, result))
+
+    def _publish(self, job: Job, status: int, text: str = '', ref: Optional[Keyframe] = None,
+                 **fields) -> Correspondences:
+        """Publish the answer about ``job``'s keyframe; ``ref`` None = the newest stored one."""
         kp = job.keypoints
         frame_id = kp.header.frame_id or (job.image.header.frame_id if job.image else '')
         header = Header(stamp=kp.header.stamp, frame_id=frame_id)
-        ref = self._reference
+        if ref is None and self._store is not None:
+            newest = self._store.newest()
+            ref = newest[0] if newest else None
         msg = build_correspondences(
             header, status, text, current=(kp.keyframe_id, kp.header.stamp),
             reference=(ref.keyframe_id, ref.stamp) if ref else (0, None),
@@ -558,7 +709,9 @@ class MatcherCore:
         max_stamp_ahead in the future of the node clock or of the image stream (it must not
         become the reference: every later keyframe would look backwards).
         """
-        kp, ref = job.keypoints, self._reference
+        kp = job.keypoints
+        newest = self._store.newest()
+        ref = newest[0] if newest else None
         t = stamp_ns(kp)
         if ref is not None and t == ref.stamp_ns:
             raise InputError(BAD_STAMP, f'duplicate stamp {t * 1e-9:.9f} s (same as the '
@@ -576,7 +729,7 @@ class MatcherCore:
                               f'{(ref.stamp_ns - t) * 1e-9:.3f} s before the reference '
                               f'{ref.keyframe_id}: the stream went back (bag loop, clock '
                               f'reset); starting over with it ({n} resets so far)')
-            self._reference = None
+            self._store.clear('reset')
 
     def _camera_for(self, size: Tuple[int, int]) -> Optional[Intrinsics]:
         """Return the camera model for a keyframe of ``size``; InputError if required and none."""
@@ -611,37 +764,57 @@ class MatcherCore:
         except InputError as exc:
             self._reject(job, exc)
             return None
+        frame_id = kp.header.frame_id or (image.header.frame_id if image is not None else '')
         return Keyframe(int(kp.keyframe_id), kp.header.stamp, stamp_ns(kp), prepared, image,
-                        camera)
+                        camera, frame_id)
 
     def _process(self, job: Job) -> None:
         current = self._accept(job)
         if current is None:
             return
-        ref = self._reference
-        if ref is None:
+        refs = self._store.newest(self._param('window_size'))
+        if not refs:
             self._publish(job, Correspondences.STATUS_FIRST_KEYFRAME,
                           'first keyframe: it becomes the reference')
             self._stats.count('first_keyframe')
-            self._reference = current
+            self._keep(current)
             return
         start = time.perf_counter()
         self._busy, self._overrun_counted = (start, current.keyframe_id), False
         try:
-            result = self._engine.match_prepared(ref.prepared, current.prepared)
+            results = self._match_window(refs, current)
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory
             self._busy = None
             self._stats.count('matcher_errors')
             self._log.error('matcher_error', f'matcher failed on keyframe '
                             f'{current.keyframe_id}: {exc!r}')
-            self._publish(job, Correspondences.STATUS_MATCHER_ERROR, f'matcher error: {exc!r}')
-            self._reference = current
+            self._publish(job, Correspondences.STATUS_MATCHER_ERROR, f'matcher error: {exc!r}',
+                          refs[0])
+            self._keep(current)
             return
         match_time = time.perf_counter() - start
         self._busy = None
         self._watchdog(current.keyframe_id, match_time)
-        self._answer(job, ref, current, result, match_time)
-        self._reference = current
+        for k, (ref, result) in enumerate(zip(refs, results)):
+            self._answer(job, ref, current, result, match_time, k, k == len(refs) - 1)
+        if len(refs) > 1:
+            self._stats.count('window_batches')
+        self._keep(current)
+
+    def _match_window(self, refs: List[Keyframe], current: Keyframe) -> List[MatchResult]:
+        """Match ``current`` against ``refs``: one batched forward pass where it exists."""
+        batched = getattr(self._engine, 'match_window', None)
+        if len(refs) > 1 and batched is not None:
+            return batched([r.prepared for r in refs], current.prepared)
+        # One reference, or an engine without batching (the classical matcher): in turn.
+        return [self._engine.match_prepared(r.prepared, current.prepared) for r in refs]
+
+    def _keep(self, keyframe: Keyframe) -> None:
+        """Store ``keyframe`` as the newest; count and log the evictions it causes."""
+        evicted = self._store.add(keyframe.keyframe_id, keyframe)
+        if evicted:  # routine once the store is full: counted in diagnostics, logged at debug
+            self.get_logger().debug(f'keyframe store full ({len(self._store)} keyframes, '
+                                    f'{self._store.bytes / 2**20:.1f} MiB): evicted {evicted}')
 
     def _verify(self, ref: Keyframe, current: Keyframe, result: MatchResult) -> dict:
         """Inlier flags (and the pose with a camera model) as build_correspondences fields."""
@@ -659,22 +832,23 @@ class MatcherCore:
                 'verification': Correspondences.VERIFICATION_FUNDAMENTAL}
 
     def _answer(self, job: Job, ref: Keyframe, current: Keyframe, result: MatchResult,
-                match_time: float) -> None:
+                match_time: float, window_index: int = 0, last: bool = True) -> None:
         """Verify the matches, publish them, record the statistics, draw the debug image."""
         n = len(result.index0)
         verification = self._verify(ref, current, result)
         inlier = verification['inlier']
         msg = self._publish(
-            job, Correspondences.STATUS_OK, f'{n} matches',
+            job, Correspondences.STATUS_OK, f'{n} matches', ref,
             current_index=result.index1, reference_index=result.index0,
             current_points=result.points1, reference_points=result.points0,
-            confidence=result.confidence, **verification)
+            confidence=result.confidence, window_index=window_index, last_in_batch=last,
+            **verification)
         self._stats.add_match(msg.latency, match_time, n,
                               float(np.mean(inlier)) if inlier is not None and n else None)
         self.get_logger().debug(
             f'keyframe {current.keyframe_id} vs {ref.keyframe_id}: {n} matches, '
             f'model {match_time * 1e3:.1f} ms, total {msg.latency * 1e3:.1f} ms')
-        if self.debug_image_wanted:
+        if window_index == 0 and self.debug_image_wanted:
             self._publish_debug(ref, current, result, inlier, msg.header)
 
     def _publish_debug(self, ref: Keyframe, current: Keyframe, result: MatchResult, inlier,

@@ -388,14 +388,16 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
                           confidence: Optional[np.ndarray] = None,
                           inlier: Optional[np.ndarray] = None, verified: bool = False,
                           latency: float = 0.0, verification: Optional[int] = None,
-                          pose: Optional[RelativePose] = None) -> Correspondences:
+                          pose: Optional[RelativePose] = None, window_index: int = 0,
+                          last_in_batch: bool = True) -> Correspondences:
     """Correspondences message; ``current``/``reference`` are (keyframe id, stamp or None).
 
     Without matches (first keyframe, rejections, errors) every array stays empty. Without
     ``inlier`` every match is flagged as an inlier (``verified`` says whether that means
     anything). ``verification`` is a Correspondences.VERIFICATION_* value (default:
     fundamental when ``verified``, else none); ``pose`` (reference -> current camera) fills
-    the pose fields and sets pose_valid.
+    the pose fields and sets pose_valid. ``window_index``/``last_in_batch``: the pair's place
+    in its keyframe's batch (window matching).
     """
     msg = Correspondences()
     msg.header = header
@@ -429,5 +431,7 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
         msg.translation.x, msg.translation.y, msg.translation.z = (
             float(v) for v in np.asarray(pose.translation, np.float64).ravel())
         msg.pose_inliers = int(pose.inliers)
+    msg.window_index = int(window_index)
+    msg.last_in_batch = bool(last_in_batch)
     msg.latency = float(latency)
     return msg

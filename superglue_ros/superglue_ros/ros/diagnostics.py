@@ -70,6 +70,13 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
         'pose_failures': s.get('pose_failures', 0),
         'bad_camera_info': s.get('bad_camera_info', 0),
         'camera_info_size_mismatch': s.get('camera_info_size_mismatch', 0),
+        'keyframes_stored': s.get('keyframes_stored', 0),
+        'store_mib': f'{s.get("store_bytes", 0) / 2**20:.1f}',
+        'evicted_by_count': s.get('evicted_count', 0),
+        'evicted_by_memory': s.get('evicted_memory', 0),
+        'evicted_by_reset': s.get('evicted_reset', 0),
+        'window_batches': s.get('window_batches', 0),
+        'match_keyframes_requests': s.get('match_keyframes_requests', 0),
     }
     for reason in REASONS:
         values[f'rejected_{reason}'] = s.get(f'rejected_{reason}', 0)

@@ -62,6 +62,11 @@ class WorkQueue:
             self._cond.notify_all()
             return item
 
+    def wake(self) -> None:
+        """Wake a ``get`` that is waiting: it returns None now if nothing is queued."""
+        with self._cond:
+            self._cond.notify_all()
+
     def task_done(self) -> None:
         """Mark the item of the last ``get`` as finished."""
         with self._cond:
