@@ -15,6 +15,7 @@ import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from superglue_ros_msgs.msg import Correspondences, Keypoints
+from superglue_ros_msgs.srv import MatchKeyframes
 
 from ros_harness import (Collector, domain_id, Harness, make_weights, RELIABLE,
                          reliable_inputs, TumFrames, wait_for)
@@ -186,6 +187,15 @@ def test_console_script_runs_and_stops_cleanly(harness, weights):
         assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
         assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
         assert lifecycle.state() == State.PRIMARY_STATE_ACTIVE
+        # The asynchronous ~/match_keyframes answers under the script's single-threaded
+        # executor too.
+        client = harness.node.create_client(MatchKeyframes, '/script/superglue_matcher/'
+                                                            'match_keyframes')
+        assert client.wait_for_service(timeout_sec=20.0)
+        future = client.call_async(MatchKeyframes.Request(query_keyframe_id=5,
+                                                          candidate_keyframe_ids=[1]))
+        assert harness.wait_for(future.done, 20.0)
+        assert not future.result().success and 'unknown' in future.result().message
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     finally:
