@@ -118,6 +118,8 @@ class Param:
 # Every parameter with its default, in one place; config/superglue.yaml lists the same values
 # for users (test_matcher_node checks that the two agree).
 PARAMETERS = (
+    Param('matcher', 'superglue', 'superglue (the learned model, weights below) | orb_nn '
+          '(brute-force Hamming, ratio and mutual check: the classical baseline)'),
     Param('weights', '', 'Weights file; empty = the shipped ORB weights'),
     Param('device', 'auto', 'auto | cpu | cuda | cuda:N (no CUDA -> warn, use cpu)'),
     Param('fp16', False, 'Half-precision inference on CUDA (ignored on cpu)'),
@@ -457,6 +459,22 @@ class MatcherCore:
         policy = self._param('queue_policy')
         if policy not in QUEUE_POLICIES:
             raise ValueError(f'queue_policy must be one of {QUEUE_POLICIES}, got {policy!r}')
+        matcher = self._param('matcher')
+        from ..classical import CLASSICAL_MATCHERS, ClassicalEngine
+        if matcher in CLASSICAL_MATCHERS:  # same messages, verification and statistics
+            engine = ClassicalEngine(matcher, self._param('max_keypoints'),
+                                     float(self._param('match_threshold')),
+                                     device=self._param('device'), fp16=self._param('fp16'))
+            if engine.device_warning:
+                self.get_logger().warning(engine.device_warning)
+            if self._param('descriptor_type') != engine.descriptor_type:
+                raise ValueError(f'parameter descriptor_type='
+                                 f'{self._param("descriptor_type")!r}: matcher {matcher} '
+                                 f'matches {engine.descriptor_type!r} descriptors only')
+            return engine
+        if matcher != 'superglue':
+            raise ValueError(f'matcher must be superglue or one of {CLASSICAL_MATCHERS}, got '
+                             f'{matcher!r}')
         overrides = {'match_threshold': float(self._param('match_threshold'))}
         if self._param('sinkhorn_iterations') > 0:
             overrides['sinkhorn_iterations'] = int(self._param('sinkhorn_iterations'))
