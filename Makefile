@@ -14,7 +14,7 @@ export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 # ../shared/ros_src when it is there, as in CI; without it their tests are skipped, saying why.
 ROS_SRC ?= ../shared/ros_src
 
-.PHONY: setup ros-src demo demo-pair test lint clean
+.PHONY: setup ros-src eval-deps demo demo-pair test lint clean
 
 setup: $(STAMP)
 
@@ -37,11 +37,16 @@ ros-src: setup
 	else echo "[ros_src] $(ROS_SRC) not found: launch, launch_ros and message_filters are" \
 	  "not installed; the tests that need them are skipped (pytest -ra lists them)"; fi
 
+# Optional gtsam and evo (reference back-end, superglue-replay --backend); pip skips them in
+# about a second once installed.
+eval-deps: setup
+	$(PY) -m pip install --quiet -r requirements-eval.txt
+
 lint: setup
 	$(PY) -m flake8 --config superglue_ros/setup.cfg superglue_ros
 
 # The venv's bin/ on PATH, as if activated: test_colcon runs colcon from there.
-test: setup ros-src
+test: setup ros-src eval-deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q -ra
 
 clean:

@@ -39,6 +39,8 @@ setup(
             'matcher_node = superglue_ros.torch_version:matcher_main',
             'managed_matcher_node = superglue_ros.torch_version:managed_matcher_main',
             'frontend_node = superglue_ros.nodes.frontend_node:main',
+            # An example consumer of the correspondences (needs gtsam), not the product.
+            'reference_backend_node = superglue_ros.nodes.reference_backend_node:main',
             'superglue-train = superglue_ros.training.train:main',
             'superglue-eval = superglue_ros.tools.eval:main',
             'superglue-bench = superglue_ros.tools.bench:main',

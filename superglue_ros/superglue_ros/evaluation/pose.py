@@ -164,3 +164,27 @@ def write_synthetic_pairs(image_paths: Sequence[Path], out_dir: Path, seed: int 
     pairs = out_dir / 'pairs.txt'
     pairs.write_text('\n'.join(lines) + '\n')
     return pairs
+
+
+def undistorted_pixels(points: np.ndarray, camera) -> np.ndarray:
+    """Pixels [N x 2] of a distorted camera (datasets.rgbd.Camera) -> ideal pinhole pixels."""
+    n = camera.undistort(np.asarray(points, np.float64).reshape(-1, 2))
+    return n * [camera.fx, camera.fy] + [camera.cx, camera.cy]
+
+
+def pair_pose_error(points0: np.ndarray, points1: np.ndarray, camera, t_1_0: np.ndarray,
+                    ransac_px: float = 1.0) -> Tuple[float, float, int]:
+    """(rotation error, translation direction error [deg], essential-matrix inliers).
+
+    Matches in two images of one camera, distortion removed before the RANSAC essential
+    matrix; ``t_1_0`` maps camera-0 coordinates into camera 1. Errors are inf when no pose
+    can be estimated (fewer than 5 matches, degenerate geometry).
+    """
+    if len(points0) < 5:
+        return float('inf'), float('inf'), 0
+    p0, p1 = undistorted_pixels(points0, camera), undistorted_pixels(points1, camera)
+    est = estimate_pose(p0, p1, camera.k, camera.k, ransac_px)
+    if est is None:
+        return float('inf'), float('inf'), 0
+    err_r, err_t = relative_pose_error(t_1_0, est[0], est[1])
+    return float(err_r), float(err_t), int(np.sum(est[2]))

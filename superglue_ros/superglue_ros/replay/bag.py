@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bag I/O of the replay: inspect and read the input bag, write the output bag, read back.
 
-Bags are read and written with ``rosbags`` (sqlite3 or mcap, detected on reading); messages
-are (de)serialised with rclpy, exactly what travels over DDS.
+Bags are read with ``rosbags``: rosbag2 (sqlite3 or mcap, detected on reading) and ROS 1
+``.bag`` files (as the TUM RGB-D benchmark ships them; their messages are converted to CDR).
+Messages are (de)serialised with rclpy, exactly what travels over DDS. Output bags are rosbag2.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from ..ros.sync import stamp_ns, time_ns
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 KEYPOINTS_TYPE = 'superglue_ros_msgs/msg/Keypoints'
 CORRESPONDENCES_TYPE = 'superglue_ros_msgs/msg/Correspondences'
+CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
+POSE_TYPE = 'geometry_msgs/msg/PoseStamped'
+DEPTH_ENCODINGS = {'16UC1': 1e-3, 'mono16': 1e-3, '32FC1': 1.0}  # -> metres (REP 118)
 STORAGES = ('sqlite3', 'mcap')
 
 
@@ -68,37 +72,91 @@ def storage_plugin(name: str):
     return StoragePlugin.MCAP if name == 'mcap' else StoragePlugin.SQLITE3
 
 
+def is_ros1(path: Path) -> bool:
+    """Tell a ROS 1 bag (one ``.bag`` file) from rosbag2 (a directory, .db3 or .mcap)."""
+    return Path(path).is_file() and Path(path).suffix == '.bag'
+
+
+def open_reader(path: Path):
+    """Return a rosbags reader (not yet opened) for a rosbag2 or a ROS 1 bag."""
+    if is_ros1(path):
+        from rosbags.rosbag1 import Reader as Ros1Reader
+        return Ros1Reader(path)
+    from rosbags.rosbag2 import Reader
+    return Reader(path)
+
+
+class Deserializer:
+    """Raw bag message -> rclpy message; ROS 1 data is converted to CDR first."""
+
+    def __init__(self, ros1: bool):
+        self.store = typestore() if ros1 else None
+
+    def __call__(self, raw, msgtype: str, cls):
+        from rclpy.serialization import deserialize_message
+        data = bytes(raw)
+        if self.store is not None:
+            data = bytes(self.store.ros1_to_cdr(data, msgtype))
+        return deserialize_message(data, cls)
+
+
 @dataclass
 class BagInfo:
     """What the replay needs to know about an input bag."""
 
     path: Path
-    storage: str
+    storage: str  # sqlite3 | mcap | rosbag1
     image_topic: str
     keypoints_topic: Optional[str]
     num_images: int
     num_keypoints: int
     start_ns: int
     duration_ns: int
+    depth_topic: Optional[str] = None  # registered depth (16UC1 mm or 32FC1 m)
+    camera_info_topic: Optional[str] = None
+
+    @property
+    def ros1(self) -> bool:
+        return self.storage == 'rosbag1'
+
+
+def _is_depth(topic: str) -> bool:
+    return 'depth' in topic.lower()
+
+
+def _namespace(topic: str) -> str:
+    return topic.rsplit('/', 1)[0]
 
 
 def inspect_bag(path, image_topic: Optional[str] = None,
-                keypoints_topic: Optional[str] = None) -> BagInfo:
-    """Open the bag (sqlite3 or mcap, detected by rosbags) and pick its topics."""
-    from rosbags.rosbag2 import Reader
+                keypoints_topic: Optional[str] = None, depth_topic: Optional[str] = None
+                ) -> BagInfo:
+    """Open the bag (rosbag2 sqlite3/mcap or ROS 1, detected) and pick its topics.
+
+    Image topics named like depth (``.../depth/...``) are depth candidates, the others colour
+    candidates; CameraInfo is taken from the colour image's namespace when there are several.
+    """
     path = Path(path)
     if not path.exists():
         raise ReplayError(f'bag {path} does not exist')
     try:
-        with Reader(path) as reader:
+        with open_reader(path) as reader:
             conns = list(reader.connections)
             start, duration = reader.start_time, reader.duration
     except Exception as exc:  # noqa: BLE001 - rosbags raises several kinds
         raise ReplayError(f'cannot read bag {path}: {exc}') from exc
-    mcap = path.suffix == '.mcap' or (path.is_dir() and any(path.glob('*.mcap')))
+    if is_ros1(path):
+        storage = 'rosbag1'
+    elif path.suffix == '.mcap' or (path.is_dir() and any(path.glob('*.mcap'))):
+        storage = 'mcap'
+    else:
+        storage = 'sqlite3'
 
-    def pick(msgtype: str, wanted: Optional[str], required: bool) -> Optional[str]:
+    def pick(msgtype: str, wanted: Optional[str], required: bool, depth: bool = False
+             ) -> Optional[str]:
         topics = sorted({c.topic for c in conns if c.msgtype == msgtype})
+        if msgtype == IMAGE_TYPE and wanted is None:
+            topics = [t for t in topics if _is_depth(t) == depth] or ([] if depth else topics)
         if wanted is not None:
             if wanted not in topics:
                 raise ReplayError(f'bag {path} has no {msgtype} topic {wanted!r} '
@@ -109,20 +167,26 @@ def inspect_bag(path, image_topic: Optional[str] = None,
                 raise ReplayError(f'bag {path} has no {msgtype} topic')
             return None
         if len(topics) > 1:
+            option = 'keypoints' if msgtype == KEYPOINTS_TYPE else 'depth' if depth else 'image'
             raise ReplayError(f'bag {path} has several {msgtype} topics '
-                              f'({", ".join(topics)}): choose one with --'
-                              f'{"image" if msgtype == IMAGE_TYPE else "keypoints"}-topic')
+                              f'({", ".join(topics)}): choose one with --{option}-topic')
         return topics[0]
 
     image = pick(IMAGE_TYPE, image_topic, True)
     keypoints = pick(KEYPOINTS_TYPE, keypoints_topic, False)
+    depth = pick(IMAGE_TYPE, depth_topic, False, depth=True)
+    if depth == image:
+        depth = None
+    infos = sorted({c.topic for c in conns if c.msgtype == CAMERA_INFO_TYPE})
+    near = [t for t in infos if _namespace(t) == _namespace(image)]
+    camera_info = near[0] if near else (infos[0] if len(infos) == 1 else None)
 
     def count(topic):
         return sum(c.msgcount for c in conns if c.topic == topic) if topic else 0
     if count(image) == 0:
         raise ReplayError(f'bag {path}: topic {image} holds no messages')
-    return BagInfo(path, 'mcap' if mcap else 'sqlite3', image, keypoints, count(image),
-                   count(keypoints), start, duration)
+    return BagInfo(path, storage, image, keypoints, count(image), count(keypoints), start,
+                   duration, depth, camera_info)
 
 
 def read_inputs(info: BagInfo) -> Iterator[Tuple[bool, int, object]]:
@@ -131,21 +195,20 @@ def read_inputs(info: BagInfo) -> Iterator[Tuple[bool, int, object]]:
     ``message`` is None for a message that does not deserialise; ReplayError when the bag
     cannot be read on.
     """
-    from rclpy.serialization import deserialize_message
-    from rosbags.rosbag2 import Reader
     from sensor_msgs.msg import Image
     from superglue_ros_msgs.msg import Keypoints
 
     read = 0
+    deserialize = Deserializer(info.ros1)
     try:
-        with Reader(info.path) as reader:
+        with open_reader(info.path) as reader:
             conns = [c for c in reader.connections
                      if c.topic in (info.image_topic, info.keypoints_topic)]
             for conn, t, raw in reader.messages(connections=conns):
                 read += 1
                 is_image = conn.topic == info.image_topic
                 try:
-                    msg = deserialize_message(bytes(raw), Image if is_image else Keypoints)
+                    msg = deserialize(raw, conn.msgtype, Image if is_image else Keypoints)
                 except Exception:  # noqa: BLE001 - a malformed message: skipped, counted
                     yield is_image, t, None
                     continue
@@ -160,41 +223,130 @@ def read_inputs(info: BagInfo) -> Iterator[Tuple[bool, int, object]]:
 def read_images(info: BagInfo, bag_times: Dict[int, int], wanted: Iterable[int]
                 ) -> Dict[int, np.ndarray]:
     """BGR images of the input bag by header stamp [ns]; ``bag_times`` maps stamp -> bag time."""
-    from rclpy.serialization import deserialize_message
-    from rosbags.rosbag2 import Reader
     from sensor_msgs.msg import Image
 
     from ..ros.conversions import image_to_bgr
 
     images: Dict[int, np.ndarray] = {}
-    with Reader(info.path) as reader:
+    deserialize = Deserializer(info.ros1)
+    with open_reader(info.path) as reader:
         conns = [c for c in reader.connections if c.topic == info.image_topic]
         for s in sorted(set(wanted)):
             if s not in bag_times:
                 continue
             t = bag_times[s]
-            for _, _, raw in reader.messages(connections=conns, start=t, stop=t + 1):
-                msg = deserialize_message(bytes(raw), Image)
+            for conn, _, raw in reader.messages(connections=conns, start=t, stop=t + 1):
+                msg = deserialize(raw, conn.msgtype, Image)
                 if stamp_ns(msg) == s:
                     images[s] = image_to_bgr(msg)
     return images
 
 
-def read_correspondences(path: Path, topic: str, wanted: Iterable[int]) -> Dict[int, object]:
-    """Correspondences messages of status ok in an output bag, by current keyframe stamp."""
+def read_correspondences(path: Path, topic: str, wanted: Optional[Iterable[int]] = None
+                         ) -> Dict[int, object]:
+    """Correspondences messages of status ok in an output bag, by current keyframe stamp.
+
+    ``wanted``: only these current stamps [ns]; None = all.
+    """
     from rclpy.serialization import deserialize_message
     from rosbags.rosbag2 import Reader
     from superglue_ros_msgs.msg import Correspondences
 
-    wanted = set(wanted)
+    wanted = None if wanted is None else set(wanted)
     found: Dict[int, object] = {}
     with Reader(path) as reader:
         conns = [c for c in reader.connections if c.topic == topic]
         for _, _, raw in reader.messages(connections=conns):
             msg = deserialize_message(bytes(raw), Correspondences)
-            if msg.status == Correspondences.STATUS_OK and time_ns(msg.current_stamp) in wanted:
-                found[time_ns(msg.current_stamp)] = msg
+            stamp = time_ns(msg.current_stamp)
+            if msg.status == Correspondences.STATUS_OK and (wanted is None or stamp in wanted):
+                found[stamp] = msg
     return found
+
+
+def image_bag_times(info: BagInfo) -> List[int]:
+    """Bag times [ns] of the colour images (cheap: no message is deserialised)."""
+    with open_reader(info.path) as reader:
+        conns = [c for c in reader.connections if c.topic == info.image_topic]
+        return [t for _, t, _ in reader.messages(connections=conns)]
+
+
+def read_camera_info(info: BagInfo):
+    """Read the colour camera's first CameraInfo as a datasets.rgbd.Camera (None: none).
+
+    ReplayError for a CameraInfo that cannot serve (no focal length, unknown distortion).
+    """
+    from sensor_msgs.msg import CameraInfo
+
+    from ..datasets.rgbd import Camera
+
+    if info.camera_info_topic is None:
+        return None
+    deserialize = Deserializer(info.ros1)
+    with open_reader(info.path) as reader:
+        conns = [c for c in reader.connections if c.topic == info.camera_info_topic]
+        for conn, _, raw in reader.messages(connections=conns):
+            msg = deserialize(raw, conn.msgtype, CameraInfo)
+            break
+        else:
+            return None
+    k = list(msg.k)
+    if not (k[0] > 0 and k[4] > 0):
+        raise ReplayError(f'CameraInfo on {info.camera_info_topic} has no focal length '
+                          f'(k = {k}): give the intrinsics with --camera FILE')
+    model = msg.distortion_model or 'plumb_bob'
+    d = [float(v) for v in msg.d]
+    if any(d) and model not in ('plumb_bob', 'rational_polynomial'):
+        raise ReplayError(f'CameraInfo on {info.camera_info_topic}: distortion model {model!r} '
+                          f'is not supported (plumb_bob, rational_polynomial): give the '
+                          f'intrinsics with --camera FILE')
+    return Camera(int(msg.width), int(msg.height), float(k[0]), float(k[4]), float(k[2]),
+                  float(k[5]), tuple((d + [0.0] * 5)[:5]))
+
+
+def depth_to_metres(msg) -> np.ndarray:
+    """16UC1/mono16 [mm] or 32FC1 [m] depth Image -> float32 metres, 0 where unknown."""
+    scale = DEPTH_ENCODINGS.get(msg.encoding)
+    if scale is None:
+        raise ReplayError(f'depth image encoding {msg.encoding!r} is not supported '
+                          f'({", ".join(DEPTH_ENCODINGS)})')
+    dtype = np.dtype(np.float32 if msg.encoding == '32FC1' else np.uint16)
+    dtype = dtype.newbyteorder('>' if msg.is_bigendian else '<')
+    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+    depth = rows[:, :msg.width * dtype.itemsize].copy().view(dtype).reshape(
+        msg.height, msg.width)
+    depth = depth.astype(np.float32) * np.float32(scale)
+    depth[~np.isfinite(depth)] = 0.0
+    return depth
+
+
+def read_depths(info: BagInfo, stamps: Iterable[int], max_offset_ns: int = 20_000_000
+                ) -> Dict[int, np.ndarray]:
+    """Depth [m] nearest (within ``max_offset_ns``) to each colour stamp [ns], by that stamp."""
+    from sensor_msgs.msg import Image
+
+    wanted = np.array(sorted(set(stamps)), np.int64)
+    if info.depth_topic is None or not len(wanted):
+        return {}
+    best: Dict[int, Tuple[int, object]] = {}
+    deserialize = Deserializer(info.ros1)
+    with open_reader(info.path) as reader:
+        conns = [c for c in reader.connections if c.topic == info.depth_topic]
+        for conn, t, raw in reader.messages(connections=conns):
+            j = int(np.searchsorted(wanted, t))
+            near = [i for i in (j - 1, j) if 0 <= i < len(wanted)
+                    and abs(int(wanted[i]) - t) <= 5 * max_offset_ns]
+            if not near:  # bag time far from every wanted stamp: skip deserialising
+                continue
+            msg = deserialize(raw, conn.msgtype, Image)
+            s = stamp_ns(msg)
+            j = int(np.searchsorted(wanted, s))
+            for i in (j - 1, j):
+                if 0 <= i < len(wanted):
+                    off = abs(int(wanted[i]) - s)
+                    if off <= max_offset_ns and off < best.get(int(wanted[i]), (off + 1,))[0]:
+                        best[int(wanted[i])] = (off, msg)
+    return {s: depth_to_metres(msg) for s, (_, msg) in best.items()}
 
 
 FLUSH_PERIOD = 1.0  # [s] at most this much of the output is lost when the replay is killed
@@ -330,3 +482,25 @@ class BagWriter:
         self._thread.join()
         if self._error is not None:
             raise ReplayError(f'writing the output bag failed: {self._error}')
+
+
+def check_depth(info: BagInfo) -> None:
+    """Decode the first depth image; ReplayError naming the topic when it cannot serve."""
+    from sensor_msgs.msg import Image
+
+    deserialize = Deserializer(info.ros1)
+    with open_reader(info.path) as reader:
+        conns = [c for c in reader.connections if c.topic == info.depth_topic]
+        for conn, _, raw in reader.messages(connections=conns):
+            try:
+                depth = depth_to_metres(deserialize(raw, conn.msgtype, Image))
+            except ReplayError as exc:
+                raise ReplayError(f'depth topic {info.depth_topic}: {exc}') from exc
+            except Exception as exc:  # noqa: BLE001 - malformed message or layout
+                raise ReplayError(f'depth topic {info.depth_topic}: the first image does not '
+                                  f'decode: {exc}') from exc
+            if not (depth > 0).any():
+                raise ReplayError(f'depth topic {info.depth_topic}: the first image holds no '
+                                  f'valid depth')
+            return
+    raise ReplayError(f'depth topic {info.depth_topic} holds no messages')

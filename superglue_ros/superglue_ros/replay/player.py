@@ -100,7 +100,8 @@ class Player:
     """The nodes of the launch file in ``graph``, a driver node publishing the bag's messages."""
 
     def __init__(self, graph: Graph, info: BagInfo, recorder: Recorder, weights: Path,
-                 device: str, params: Optional[Path], max_keypoints: int):
+                 device: str, params: Optional[Path], max_keypoints: int,
+                 matcher: str = 'superglue'):
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image
         from superglue_ros_msgs.msg import Correspondences, Keypoints
@@ -118,7 +119,7 @@ class Player:
             ros_args += ['--params-file', str(params)]
         keypoint_cap = ([Parameter('max_keypoints', value=int(max_keypoints))]
                         if max_keypoints > 0 else [])
-        overrides = [Parameter('weights', value=str(weights)),
+        overrides = [Parameter('matcher', value=matcher), Parameter('weights', value=str(weights)),
                      Parameter('device', value=device)] + keypoint_cap
         overrides += reliable_input_overrides([info.image_topic, kp_topic], QUEUE_DEPTH)
         try:
@@ -253,6 +254,7 @@ class Player:
         stats = self.matcher.stats()
         engine = self.matcher.engine
         return {
+            'matcher': self.matcher.get_parameter('matcher').value,
             'wall_s': wall,
             'frames_read_back': self.read['images'],
             'keypoints_read_back': self.read['keypoints'],
@@ -275,7 +277,7 @@ class Player:
 
 def play(info: BagInfo, recorder: Recorder, rate: Optional[float], weights: Path, device: str,
          params: Optional[Path], max_keypoints: int, domain_id: Optional[int], progress: bool,
-         timeout: float) -> Dict[str, Any]:
+         timeout: float, matcher: str = 'superglue') -> Dict[str, Any]:
     """Run the nodes in a fresh graph, play the bag into them; returns ``Player.result``.
 
     ``result['interrupted']`` names what stopped the replay early (Ctrl-C, SIGTERM, the ROS
@@ -283,7 +285,8 @@ def play(info: BagInfo, recorder: Recorder, rate: Optional[float], weights: Path
     """
     try:
         with Graph(domain_id, threads=4, name='superglue_replay_executor') as graph:
-            player = Player(graph, info, recorder, weights, device, params, max_keypoints)
+            player = Player(graph, info, recorder, weights, device, params, max_keypoints,
+                            matcher)
             interrupted = None
             try:
                 player.discover()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -87,8 +87,8 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
              f'{report["malformed_in_bag"]} messages did not deserialise')
     report['usable_keyframes'] = sum(names.get(r.status) in ('ok', 'first_keyframe')
                                      for r in records)
-    for key in ('device', 'weights', 'weights_metadata', 'max_keypoints', 'match_threshold',
-                'queue_policy', 'params_file', 'node_stats', 'frontend_counts'):
+    for key in ('matcher', 'device', 'weights', 'weights_metadata', 'max_keypoints',
+                'match_threshold', 'queue_policy', 'params_file', 'node_stats', 'frontend_counts'):
         report[key] = result[key]
     report['keyframes'] = [
         {'current_id': r.current_id, 'reference_id': r.reference_id,
@@ -109,9 +109,14 @@ def write_report(info: BagInfo, records: List[Record], result: Dict[str, Any], o
     report['figures'] = plot_figures(records, out)
     report['figures'] += match_pictures(info, ok, result['bag_times'],
                                         Path(result['output_bag']), out, visualisations)
+    write_files(report, out)
+    return report
+
+
+def write_files(report: Dict[str, Any], out: Path) -> None:
+    """report.json and report.md of one matcher mode."""
     (out / 'report.json').write_text(json.dumps(report, indent=2) + '\n')
     (out / 'report.md').write_text(markdown(report))
-    return report
 
 
 def plot_figures(records: List[Record], out: Path) -> List[str]:
@@ -217,7 +222,8 @@ def markdown(rep: Dict[str, Any]) -> str:
     lines += [
         f'Bag `{rep["bag"]}` ({rep["storage"]}), images `{rep["image_topic"]}`, keypoints from '
         f'{rep["keypoints_from"]}{kp_topic}'
-        f'; replay {rep["mode"]}; device {rep["device"]}; weights `{rep["weights"]}`; '
+        f'; replay {rep["mode"]}; matcher {rep.get("matcher", "superglue")}; device '
+        f'{rep["device"]}; weights `{rep["weights"]}`; '
         f'max_keypoints {rep["max_keypoints"]}, match_threshold {rep["match_threshold"]:.2f}.',
         '', '| figure | value |', '|---|---|',
         f'| frames read / published | {rep["frames_read"]} / {rep["frames_published"]} |',
@@ -244,5 +250,156 @@ def markdown(rep: Dict[str, Any]) -> str:
         'is frame published by the replay -> correspondences received (front-end and DDS '
         'included).', '',
     ]
+    lines += groundtruth_markdown({rep.get('matcher', 'superglue'): rep})
+    lines += backend_markdown({rep.get('matcher', 'superglue'): rep})
     lines += [f'![{name}]({name})' for name in rep['figures']]
     return '\n'.join(lines) + '\n'
+
+
+def _cell(value, fmt: str = '{:.1f}') -> str:
+    return '-' if value is None else fmt.format(value)
+
+
+def groundtruth_markdown(reports: Dict[str, Dict[str, Any]]) -> List[str]:
+    """Table of the ground-truth figures, one column per matcher mode (empty without them)."""
+    modes = [m for m, r in reports.items() if r.get('groundtruth')]
+    if not modes:
+        return []
+    gts = [reports[m]['groundtruth'] for m in modes]
+    rows = [('keyframe pairs with ground truth', 'pairs_with_groundtruth', '{:d}'),
+            ('pose not estimated (too few / degenerate matches)', 'pairs_failed', '{:d}')]
+    rows += [(f'pose AUC@{t} deg [%]', f'pose_auc@{t}', '{:.1f}') for t in (5, 10, 20)]
+    rows += [(f'rotation AUC@{t} deg [%]', f'rotation_auc@{t}', '{:.1f}') for t in (5, 10, 20)]
+    rows += [('median rotation error [deg]', 'rotation_error_median', '{:.2f}'),
+             ('median pose error [deg]', 'pose_error_median', '{:.2f}')]
+    lines = ['## Relative pose against ground truth', '',
+             f'Ground truth `{gts[0]["file"]}`; camera {gts[0]["camera"]}. Per keyframe pair, '
+             'the relative pose from the published correspondences alone (RANSAC essential '
+             f'matrix on undistorted points, {gts[0]["ransac_px"]} px), against the ground-'
+             'truth relative pose. Pose error = max(rotation, translation direction) error; '
+             'translation direction is ill-defined when the camera barely translates, the '
+             'rotation AUC is not.', '',
+             '| figure | ' + ' | '.join(modes) + ' |', '|---|' + '---|' * len(modes)]
+    for label, key, fmt in rows:
+        lines.append(f'| {label} | ' + ' | '.join(_cell(g.get(key), fmt) for g in gts) + ' |')
+    return lines + ['']
+
+
+def backend_markdown(reports: Dict[str, Dict[str, Any]]) -> List[str]:
+    """Table of the reference back-end's trajectory figures, one column per matcher mode."""
+    modes = [m for m, r in reports.items() if r.get('backend')]
+    if not modes:
+        return []
+    bes = [reports[m]['backend'] for m in modes]
+    rows = [('keyframes (associated with ground truth)', None, None),
+            ('ATE RMSE [cm]', 'ate_rmse_m', 100.0), ('ATE median [cm]', 'ate_median_m', 100.0),
+            ('ATE max [cm]', 'ate_max_m', 100.0),
+            ('RPE translation RMSE per keyframe [cm]', 'rpe_trans_rmse_m', 100.0),
+            ('RPE rotation RMSE per keyframe [deg]', 'rpe_rot_rmse_deg', 1.0),
+            ('back-end time [s]', 'seconds', 1.0)]
+    lines = ['## Trajectory: reference back-end (an example consumer, not the product)', '',
+             "Each matcher's recorded correspondences and the bag's depth go through the same "
+             'reference RGB-D sliding-window bundle adjustment (GTSAM; superglue_ros.backend). '
+             'ATE after SE(3) alignment (no scale) and RPE between consecutive keyframes, '
+             'both from evo, against the ground truth.', '',
+             '| figure | ' + ' | '.join(modes) + ' |', '|---|' + '---|' * len(modes)]
+    for label, key, scale in rows:
+        if key is None:
+            cells = [f'{b["keyframes"]} ({b["associated"]})' for b in bes]
+        else:
+            cells = [_cell(b.get(key) * scale if b.get(key) is not None else None, '{:.2f}')
+                     for b in bes]
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    counts = '; '.join(f'{m}: {_listing(b["counts"])}' for m, b in zip(modes, bes))
+    return lines + ['', f'Back-end counts: {counts}.', '']
+
+
+def plot_pose_errors(reports: Dict[str, Dict[str, Any]], out: Path,
+                     name: str = 'pose_error_per_keyframe.png') -> Optional[str]:
+    """Rotation and translation-direction error per keyframe, and the cumulative pose error."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    modes = [m for m, r in reports.items() if r.get('groundtruth')]
+    if not modes:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for mode in modes:
+        rows = [r for r in reports[mode]['groundtruth']['per_keyframe']
+                if r['pose_error'] is not None]
+        ids = [r['current_id'] for r in rows]
+        cap = 90.0  # failed estimates (inf) drawn at the top
+        axes[0].plot(ids, [min(r['rotation_error'], cap) for r in rows], '.-', ms=3, lw=0.8,
+                     label=mode)
+        axes[1].plot(ids, [min(r['translation_error'], cap) for r in rows], '.-', ms=3,
+                     lw=0.8, label=mode)
+        err = np.sort([r['pose_error'] for r in rows])
+        axes[2].plot(np.concatenate([[0], err]), np.arange(len(err) + 1) / max(len(err), 1),
+                     label=mode)
+    axes[0].set(xlabel='keyframe id', ylabel='rotation error [deg]', yscale='log',
+                title='Rotation error per keyframe pair')
+    axes[1].set(xlabel='keyframe id', ylabel='translation direction error [deg]',
+                title='Translation direction error per pair')
+    axes[2].set(xlabel='pose error [deg]', ylabel='share of pairs', xlim=(0, 20), ylim=(0, 1),
+                title='Cumulative pose error (AUC up to 5/10/20 deg)')
+    for th in (5, 10, 20):
+        axes[2].axvline(th, color='0.7', lw=0.8, ls=':')
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=100)
+    plt.close(fig)
+    return name
+
+
+def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) -> str:
+    """report.md of a --compare run: the matcher modes side by side."""
+    modes = list(reports)
+    first = reports[modes[0]]
+    lines = ['# superglue-replay report: matchers side by side', '',
+             f'Bag `{first["bag"]}` ({first["storage"]}), images `{first["image_topic"]}`, '
+             f'keypoints from {first["keypoints_from"]}; replay {first["mode"]}; the same '
+             'front-end, node, messages and verification for every matcher (parameter '
+             "`matcher`). Each matcher's full report and output bag: "
+             + ', '.join(f'[{m}]({m}/report.md)' for m in modes) + '.', '']
+    if any(r.get('partial') for r in reports.values()):
+        lines += ["**PARTIAL: a replay was interrupted; see the matchers' reports.**", '']
+    rows = [('keyframes in / correspondences out',
+             lambda r: f'{r["keyframes_in"]} / {r["correspondences_out"]}'),
+            ('all keyframes accounted for',
+             lambda r: 'yes' if r['all_keyframes_accounted'] else 'NO'),
+            ('matches per keyframe (mean)', lambda r: f'{r["matches_per_keyframe"]:.1f}'),
+            ('inlier ratio (RANSAC F)', lambda r: f'{r["inlier_ratio"]:.3f}'),
+            ('node latency p50 / p95 [ms]', lambda r: f'{r["latency_s"]["p50"] * 1e3:.0f} / '
+                                                      f'{r["latency_s"]["p95"] * 1e3:.0f}'),
+            ('replay wall time [s]', lambda r: f'{r["wall_s"]:.1f}')]
+    lines += ['## Matching', '', '| figure | ' + ' | '.join(modes) + ' |',
+              '|---|' + '---|' * len(modes)]
+    lines += [f'| {label} | ' + ' | '.join(fn(reports[m]) for m in modes) + ' |'
+              for label, fn in rows]
+    lines += ['']
+    lines += groundtruth_markdown(reports)
+    lines += backend_markdown(reports)
+    lines += [f'![{name}]({name})' for name in figures]
+    return '\n'.join(lines) + '\n'
+
+
+def write_comparison(reports: Dict[str, Dict[str, Any]], out: Path,
+                     figures: List[str]) -> Dict[str, Any]:
+    """report.json / report.md of a --compare run into ``out``; returns the summary."""
+    summary = {'matchers': list(reports), 'figures': figures,
+               'reports': {m: f'{m}/report.json' for m in reports}}
+    for m, r in reports.items():
+        summary[m] = {k: r.get(k) for k in (
+            'keyframes_in', 'correspondences_out', 'all_keyframes_accounted',
+            'matches_per_keyframe', 'inlier_ratio', 'latency_s', 'wall_s', 'partial')}
+        if r.get('groundtruth'):
+            summary[m]['groundtruth'] = {k: v for k, v in r['groundtruth'].items()
+                                         if k != 'per_keyframe'}
+        if r.get('backend'):
+            summary[m]['backend'] = {k: v for k, v in r['backend'].items()
+                                     if not k.endswith('_xyz')}
+    (out / 'report.json').write_text(json.dumps(summary, indent=2) + '\n')
+    (out / 'report.md').write_text(comparison_markdown(reports, figures))
+    return summary

@@ -1,18 +1,31 @@
 # Copyright 2026 The superglue_ros authors
 # SPDX-License-Identifier: Apache-2.0
-"""``run_replay``: check the inputs, play the bag through the nodes, write bag and report."""
+"""``run_replay``: check the inputs, play the bag through the nodes, write bag and report.
+
+With ground truth, each matcher mode's correspondences are scored per keyframe pair and,
+when asked, fed to the reference back-end for ATE/RPE (``groundtruth``, ``trajectory``).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 import shutil
 import sys
-from typing import Any, Dict, Optional
+import time
+from typing import Any, Dict, Optional, Sequence
 
 from . import ReplayError
-from .bag import BagWriter, CORRESPONDENCES_TYPE, inspect_bag, KEYPOINTS_TYPE
+from .bag import (BagInfo, BagWriter, check_depth, CORRESPONDENCES_TYPE, image_bag_times,
+                  inspect_bag, KEYPOINTS_TYPE, read_camera_info, read_correspondences,
+                  read_depths)
+from .groundtruth import (check_coverage, keyframe_pose_errors, load_groundtruth,
+                          resolve_camera, summarise)
 from .player import play, Recorder
-from .report import write_report
+from .report import (plot_pose_errors, write_comparison, write_files, write_report)
+from .trajectory import (evaluate_trajectory, plot_trajectories, require_backend_dependencies,
+                         run_backend)
+from ..ros.sync import time_ns
 from ..ros.topics import CORRESPONDENCES_TOPIC, KEYPOINTS_TOPIC
 
 OUTPUT_BAG = 'correspondences_bag'
@@ -51,21 +64,138 @@ def _output_bag(out: Path) -> Path:
     return out_bag
 
 
+MATCHERS = ('superglue', 'orb_nn')  # values of the matcher node's parameter ``matcher``
+
+
+@dataclass
+class Evaluation:
+    """What the replay measures against, checked before any node starts."""
+
+    camera: Optional[Any] = None  # datasets.rgbd.Camera
+    groundtruth: Optional[Path] = None
+    trajectory: Optional[Any] = None  # datasets.rgbd.Trajectory
+    backend: bool = False
+    depths: Optional[Dict[int, Any]] = None  # read once, shared by the matcher modes
+
+
+def prepare_evaluation(info: BagInfo, groundtruth: Optional[str], camera: Optional[str],
+                       backend: bool) -> Evaluation:
+    """Check ground truth, intrinsics and depth up front: one-line ReplayError, no report."""
+    ev = Evaluation(backend=backend)
+    if groundtruth is None and not backend:
+        if camera is not None:
+            raise ReplayError('--camera is used with --groundtruth or --backend')
+        return ev
+    if backend:
+        if groundtruth is None:
+            raise ReplayError('--backend needs --groundtruth FILE (its report is ATE/RPE '
+                              'against ground truth)')
+        if info.depth_topic is None:
+            raise ReplayError(f'--backend needs depth: bag {info.path} has no depth image topic '
+                              f'(a sensor_msgs/Image topic named .../depth/...; choose one '
+                              f'with --depth-topic)')
+        require_backend_dependencies()
+        check_depth(info)
+    what = 'the ground-truth evaluation' + (' and the back-end' if backend else '')
+    ev.camera = resolve_camera(camera, read_camera_info(info), what)
+    ev.groundtruth = Path(groundtruth)
+    ev.trajectory = load_groundtruth(ev.groundtruth)
+    check_coverage(ev.trajectory, image_bag_times(info), ev.groundtruth)
+    return ev
+
+
+def evaluate_mode(info: BagInfo, report: Dict[str, Any], ev: Evaluation, out: Path,
+                  progress: bool, ransac_px: float = 1.0) -> None:
+    """Add ground-truth pose errors and the back-end's trajectory figures to ``report``."""
+    if ev.trajectory is None or report.get('partial'):
+        return
+    messages = read_correspondences(Path(report['output_bag']), CORRESPONDENCES_TOPIC)
+    rows = keyframe_pose_errors(messages, ev.trajectory, ev.camera, ransac_px)
+    c = ev.camera
+    report['groundtruth'] = {
+        'file': str(ev.groundtruth), 'ransac_px': ransac_px,
+        'camera': f'{c.width}x{c.height} fx {c.fx:.1f} fy {c.fy:.1f} cx {c.cx:.1f} '
+                  f'cy {c.cy:.1f} dist {list(c.dist)}',
+        **summarise(rows), 'per_keyframe': rows}
+    mode = report.get('matcher', 'superglue')
+    figures = [plot_pose_errors({mode: report}, out)]
+    if ev.backend:
+        if ev.depths is None:
+            ev.depths = {}
+        stamps = {s for m in messages.values()
+                  for s in (time_ns(m.reference_stamp), time_ns(m.current_stamp))}
+        missing = stamps - set(ev.depths)
+        if missing:
+            ev.depths.update(read_depths(info, missing))
+        start = time.perf_counter()
+        trajectory, counts = run_backend(messages, ev.depths, ev.camera, progress,
+                                         desc=f'back-end ({mode})')
+        seconds = time.perf_counter() - start
+        report['backend'] = {**evaluate_trajectory(trajectory, ev.groundtruth),
+                             'counts': counts, 'seconds': seconds,
+                             'keyframes_with_depth': sum(s in ev.depths for s in stamps)}
+        figures.append(plot_trajectories({mode: report['backend']}, out))
+    report['figures'] = [f for f in figures if f] + report['figures']
+    write_files(report, out)
+
+
 def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = None,
                device: str = 'auto', image_topic: Optional[str] = None,
                keypoints_topic: Optional[str] = None, params_file: Optional[str] = None,
                max_keypoints: int = 0, domain_id: Optional[int] = None,
                storage: str = 'sqlite3', progress: bool = True, timeout: float = 60.0,
-               visualisations: int = 3) -> Dict[str, Any]:
+               visualisations: int = 3, groundtruth: Optional[str] = None,
+               camera: Optional[str] = None, backend: bool = False,
+               matcher: str = 'superglue', compare: Sequence[str] = (),
+               depth_topic: Optional[str] = None) -> Dict[str, Any]:
     """Replay ``bag`` into the nodes; write the output bag and report into ``out``.
 
     ``rate`` None = as fast as possible with back-pressure. ``max_keypoints`` > 0 overrides
-    the parameter of both nodes. Returns the report dict (also written as report.json). An
+    the parameter of both nodes. ``groundtruth`` (TUM file) adds relative-pose errors per
+    keyframe pair, ``backend`` the reference back-end's ATE/RPE (needs depth in the bag).
+    ``compare`` replays the bag again with each other matcher mode: one sub-directory per
+    mode and a side-by-side report in ``out``. Returns the report dict of ``matcher`` (also
+    written as report.json), with ``modes`` holding every mode's report when comparing. An
     interrupted replay (Ctrl-C, SIGTERM) still closes the bag and writes the report, marked
     ``partial``; the output bag survives a killed replay up to its last second.
     """
+    modes = [matcher] + [m for m in compare if m != matcher]
+    for m in modes:
+        if m not in MATCHERS:
+            raise ReplayError(f'unknown matcher {m!r}: choose from {", ".join(MATCHERS)}')
+    info = inspect_bag(bag, image_topic, keypoints_topic, depth_topic)
+    ev = prepare_evaluation(info, groundtruth, camera, backend)
+    out = Path(out)
+    if len(modes) == 1:
+        return _run_mode(info, out, modes[0], ev, rate, weights, device, params_file,
+                         max_keypoints, domain_id, storage, progress, timeout, visualisations)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ('report.json', 'report.md'):  # never leave an earlier run's report behind
+        (out / name).unlink(missing_ok=True)
+    reports: Dict[str, Dict[str, Any]] = {}
+    for m in modes:
+        if progress:
+            print(f'superglue-replay: matcher {m} ({modes.index(m) + 1} of {len(modes)})',
+                  file=sys.stderr)
+        reports[m] = _run_mode(info, out / m, m, ev, rate, weights, device, params_file,
+                               max_keypoints, domain_id, storage, progress, timeout,
+                               visualisations)
+        if reports[m].get('partial'):
+            break
+    figures = [plot_pose_errors(reports, out)]
+    if ev.backend:
+        figures.append(plot_trajectories({m: r.get('backend') for m, r in reports.items()}, out))
+    summary = write_comparison(reports, out, [f for f in figures if f])
+    result = dict(reports[modes[0]])
+    result.update(modes=reports, comparison=summary, comparison_report=str(out / 'report.md'))
+    return result
+
+
+def _run_mode(info: BagInfo, out: Path, matcher: str, ev: Evaluation, rate, weights, device,
+              params_file, max_keypoints, domain_id, storage, progress, timeout,
+              visualisations) -> Dict[str, Any]:
+    """One replay of the bag with one matcher mode into ``out``; returns its report."""
     from ..weights import weights_path, WeightsError  # torch: only once a replay starts
-    info = inspect_bag(bag, image_topic, keypoints_topic)
     try:
         weights_file = weights_path(weights)
     except WeightsError as exc:
@@ -75,7 +205,6 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
         raise ReplayError(f'parameters file {params} does not exist')
     if rate is not None and not rate > 0:
         raise ReplayError(f'--rate must be > 0, got {rate}')
-    out = Path(out)
     out_bag = _output_bag(out)
     topics = [(CORRESPONDENCES_TOPIC, CORRESPONDENCES_TYPE)]
     if info.keypoints_topic is None:  # record what the front-end makes
@@ -84,11 +213,13 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
     recorder = Recorder(writer)
     try:
         result = play(info, recorder, rate, weights_file, device, params, max_keypoints,
-                      domain_id, progress, timeout)
+                      domain_id, progress, timeout, matcher)
     finally:
         writer.close()
     result.update(recorded=dict(writer.counts), recorder_errors=recorder.errors,
                   output_bag=str(out_bag), rate=rate, weights=str(weights_file),
                   params_file=str(params) if params else None)
-    return write_report(info, recorder.records, result, out,
-                        0 if result.get('interrupted') else visualisations)
+    report = write_report(info, recorder.records, result, out,
+                          0 if result.get('interrupted') else visualisations)
+    evaluate_mode(info, report, ev, out, progress)
+    return report

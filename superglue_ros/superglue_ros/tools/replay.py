@@ -12,6 +12,12 @@ report.json, report.md and PNG plots (see ``superglue_ros.replay``).
 
 Without a BAG (or with ``--demo``) a bag of the bundled TUM frames is generated in
 OUT/demo_bag and replayed as fast as possible.
+
+Evaluation: ``--groundtruth FILE`` (TUM format) adds the relative-pose error of every keyframe
+pair (AUC@5/10/20, rotation AUC, plots; intrinsics from the bag's CameraInfo or ``--camera``),
+``--backend`` runs the reference RGB-D bundle-adjustment back-end on the matches and the bag's
+depth (ATE/RPE with evo, trajectory plot), and ``--compare orb_nn`` replays the bag again with
+classical matching and puts both side by side. ROS 1 ``.bag`` files are read too.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Optional, Sequence
 from .demo_bag import make_demo_bag
 from ..replay import ReplayError, ReplayInterrupted
 from ..replay.bag import STORAGES
-from ..replay.run import run_replay
+from ..replay.run import MATCHERS, run_replay
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         prog='superglue-replay', description=__doc__.split('\n\n')[0],
         epilog='Without BAG (or with --demo) the bundled TUM demo bag is generated in '
                'OUT/demo_bag and replayed as fast as possible.')
-    p.add_argument('bag', nargs='?', help='rosbag2 directory or .db3/.mcap file')
+    p.add_argument('bag', nargs='?', help='rosbag2 directory, .db3/.mcap file or ROS 1 .bag')
     p.add_argument('--out', default='out/replay', help='output directory')
     p.add_argument('--demo', action='store_true', help='replay the bundled TUM demo bag')
     mode = p.add_mutually_exclusive_group()
@@ -60,6 +66,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--timeout', type=float, default=60.0,
                    help='seconds to wait for one keyframe before giving up on it')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    e = p.add_argument_group('evaluation')
+    e.add_argument('--groundtruth', default=None, metavar='FILE',
+                   help='TUM ground truth (timestamp tx ty tz qx qy qz qw, camera-to-world): '
+                        'relative-pose error per keyframe pair, AUC, plots')
+    e.add_argument('--camera', default=None, metavar='FILE',
+                   help='intrinsics YAML (width, height, fx, fy, cx, cy, dist) or fr1|fr2|fr3 '
+                        "(default: the bag's CameraInfo)")
+    e.add_argument('--backend', action='store_true',
+                   help="run the reference RGB-D back-end (GTSAM) on each matcher's output: "
+                        'ATE/RPE with evo (needs depth in the bag and --groundtruth)')
+    e.add_argument('--depth-topic', default=None,
+                   help='depth Image topic (default: the only Image topic named .../depth/...)')
+    e.add_argument('--matcher', default='superglue', choices=MATCHERS,
+                   help='matcher mode of the node (parameter matcher)')
+    e.add_argument('--compare', nargs='+', default=[], choices=MATCHERS, metavar='MATCHER',
+                   help='also replay with these matcher modes (e.g. orb_nn): one report, side '
+                        'by side')
     return p
 
 
@@ -72,6 +95,24 @@ def _exit_status(exc: KeyboardInterrupt) -> int:
     """128 + the signal number, as a shell reports a process ended by that signal."""
     name = getattr(exc, 'signame', 'SIGINT')
     return 128 + int(getattr(signal, name, signal.SIGINT))
+
+
+def _summary_line(mode: str, report: dict) -> None:
+    lat = report['latency_s']
+    line = (f'{mode}: {report["keyframes_in"]} keyframes in, {report["correspondences_out"]} '
+            f'correspondences out, {report["dropped_total"]} dropped, '
+            f'{sum(report["rejections"].values())} rejected; '
+            f'{report["matches_per_keyframe"]:.1f} matches/keyframe, inlier ratio '
+            f'{report["inlier_ratio"]:.3f}, latency p50 {lat["p50"] * 1e3:.0f} ms, '
+            f'p95 {lat["p95"] * 1e3:.0f} ms')
+    gt, be = report.get('groundtruth'), report.get('backend')
+    if gt:
+        line += (f'; pose AUC@5/10/20 {gt["pose_auc@5"]:.1f}/{gt["pose_auc@10"]:.1f}/'
+                 f'{gt["pose_auc@20"]:.1f}, rotation AUC@5 {gt["rotation_auc@5"]:.1f}')
+    if be:
+        line += (f'; back-end ATE {be["ate_rmse_m"] * 100:.2f} cm, RPE '
+                 f'{be["rpe_trans_rmse_m"] * 100:.2f} cm / {be["rpe_rot_rmse_deg"]:.2f} deg')
+    print(line)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -100,7 +141,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             bag = Path(args.bag)
         report = run_replay(bag, out, rate, args.weights, args.device, args.image_topic,
                             args.keypoints_topic, args.params_file, args.max_keypoints,
-                            args.domain_id, args.storage, not args.no_progress, args.timeout)
+                            args.domain_id, args.storage, not args.no_progress, args.timeout,
+                            groundtruth=args.groundtruth, camera=args.camera,
+                            backend=args.backend, matcher=args.matcher, compare=args.compare,
+                            depth_topic=args.depth_topic)
     except ReplayError as exc:
         print(f'superglue-replay: {exc}', file=sys.stderr)
         return 2
@@ -108,15 +152,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'superglue-replay: {getattr(exc, "reason", "interrupted (SIGINT)")}',
               file=sys.stderr)
         return _exit_status(exc)
-    lat = report['latency_s']
-    print(f'{report["keyframes_in"]} keyframes in, {report["correspondences_out"]} '
-          f'correspondences out, {report["dropped_total"]} dropped, '
-          f'{sum(report["rejections"].values())} rejected; '
-          f'{report["matches_per_keyframe"]:.1f} matches/keyframe, inlier ratio '
-          f'{report["inlier_ratio"]:.3f}, latency p50 {lat["p50"] * 1e3:.0f} ms, '
-          f'p95 {lat["p95"] * 1e3:.0f} ms')
+    for mode, rep in report.get('modes', {report.get('matcher', 'superglue'): report}).items():
+        _summary_line(mode, rep)
     print(f'report: {os.path.abspath(out / "report.md")} (and report.json, PNGs, '
-          f'{report["output_bag"]})')
+          f'{"one folder per matcher" if "modes" in report else report["output_bag"]})')
     if report['partial']:
         print(f'superglue-replay: {report["interrupted"]}: the report is partial, the output '
               f'bag holds everything recorded until then', file=sys.stderr)
