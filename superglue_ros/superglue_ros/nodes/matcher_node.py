@@ -199,12 +199,14 @@ class Keyframe:
 
     def nbytes(self) -> int:
         """Return the memory the keyframe holds: tensors, keypoint arrays, image pixels."""
-        p, f = self.prepared, self.prepared.features
-        return tensor_bytes(getattr(p, 'keypoints', None), getattr(p, 'scores', None),
-                            getattr(p, 'descriptors', None), getattr(p, 'angles', None),
-                            getattr(p, 'sizes', None), f.keypoints, f.scores, f.descriptors,
-                            f.size, f.angle, f.octave,
-                            self.image.data if self.image is not None else None, self.bgr)
+        p = self.prepared  # engine-specific: tensors (MatchingEngine) or arrays (classical)
+        arrays = [getattr(p, name, None) for name in
+                  ('keypoints', 'scores', 'descriptors', 'angles', 'sizes')]
+        for f in (getattr(p, 'features', None), getattr(p, 'selected', None)):
+            if f is not None:
+                arrays += [f.keypoints, f.scores, f.descriptors, f.size, f.angle, f.octave]
+        return tensor_bytes(*arrays, self.image.data if self.image is not None else None,
+                            self.bgr)
 
 
 @dataclass
