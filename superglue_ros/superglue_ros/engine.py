@@ -20,7 +20,7 @@ from torch import nn
 from .descriptors import adapt_descriptors, adapt_scores
 from .features import Features
 from .inputs import check_finite, DESCRIPTOR_MISMATCH, InputError
-from .models.superglue import filter_matches
+from .models.superglue import filter_matches, log_optimal_transport
 from .threads import ThreadPolicy
 from .weights import load_weights
 
@@ -132,7 +132,9 @@ class MatchingEngine:
                 warnings.warn(self.device_warning, RuntimeWarning, stacklevel=3)
         self.device = torch.device('cpu')
         limit = self.max_keypoints or DEFAULT_MAX_KEYPOINTS
-        self.onnx = OnnxRuntimeSession(export_onnx(model, max_keypoints=limit), providers)
+        # The graph ends at the score matrix: optimal transport runs in torch (below).
+        self.onnx = OnnxRuntimeSession(
+            export_onnx(model, max_keypoints=limit, with_sinkhorn=False), providers)
 
     @classmethod
     def from_weights(cls, path=None, device: str = 'auto', fp16: bool = False,
@@ -259,8 +261,13 @@ class MatchingEngine:
             m, n = data['keypoints0'].shape[1], data['keypoints1'].shape[1]
             if m == 0 or n == 0:
                 return np.full((1, m), -1, np.int64), np.zeros((1, m), np.float32)
-            log_assignment = self.onnx.run(data, self.threads.threads())
-            matches0, _, mscores0, _ = filter_matches(log_assignment, self.match_threshold)
+            scores = self.onnx.run(data, self.threads.threads())
+            c = self.model.conf
+            with torch.inference_mode():
+                log_assignment = log_optimal_transport(
+                    scores, self.model.bin_score.detach(), c.sinkhorn_iterations,
+                    c.sinkhorn_tolerance, fast=True)
+                matches0, _, mscores0, _ = filter_matches(log_assignment, self.match_threshold)
             return matches0.numpy(), mscores0.numpy()
         with torch.autocast('cuda', dtype=torch.float16, enabled=self.fp16):
             pred = self.model(data)

@@ -6,7 +6,10 @@ The exported graph takes one image pair (batch 1) with any keypoint counts in
 [1, max_keypoints] (dynamic axes) and returns the log-assignment [1 x M+1 x N+1]; the
 mutual-match filter stays outside the graph, so match_threshold can change at run time.
 Optimal transport is the plain log-domain Sinkhorn with the model's iteration count unrolled
-(static control flow, as ONNX and TensorRT want it; no early stop).
+(static control flow, as ONNX and TensorRT want it; no early stop). With
+``with_sinkhorn=False`` the graph ends at the score matrix [1 x M x N] instead: the engine's
+onnxruntime backend runs that part in ONNX Runtime and optimal transport with torch's
+mat-vec Sinkhorn (the unrolled log-domain loop took 2/3 of ONNX Runtime's time at 1024).
 
 onnx and onnxruntime are optional: importing this module works without them; using it
 raises a RuntimeError that says what to install.
@@ -33,6 +36,7 @@ INPUTS = ('keypoints0', 'scores0', 'descriptors0', 'image_size0',
           'keypoints1', 'scores1', 'descriptors1', 'image_size1')
 GEOMETRY_INPUTS = ('angles0', 'sizes0', 'angles1', 'sizes1')
 OUTPUT = 'log_assignment'
+SCORES_OUTPUT = 'scores'
 META_CONF = 'superglue_ros.conf'
 META_MAX_KEYPOINTS = 'superglue_ros.max_keypoints'
 INSTALL = 'pip install onnx==1.23.2 onnxruntime==1.32.0 (optional dependencies of superglue_ros)'
@@ -55,14 +59,17 @@ def input_names(model: SuperGlue) -> List[str]:
 class _ExportedSuperGlue(nn.Module):
     """Positional-input wrapper traced by the exporter: inputs -> log-assignment."""
 
-    def __init__(self, model: SuperGlue):
+    def __init__(self, model: SuperGlue, with_sinkhorn: bool = True):
         super().__init__()
         self.model = model
         self.names = input_names(model)
+        self.with_sinkhorn = with_sinkhorn
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
         data = dict(zip(self.names, tensors))
         scores = self.model.score_matrix(data)
+        if not self.with_sinkhorn:
+            return scores
         return log_optimal_transport_static(scores, self.model.bin_score,
                                             self.model.conf.sinkhorn_iterations)
 
@@ -105,11 +112,12 @@ def _example_inputs(model: SuperGlue, m: int = 48, n: int = 64) -> List[torch.Te
 
 def export_onnx(model: SuperGlue, target: Union[str, Path, None] = None,
                 max_keypoints: int = DEFAULT_MAX_KEYPOINTS,
-                metadata: Optional[Dict[str, str]] = None) -> bytes:
+                metadata: Optional[Dict[str, str]] = None, with_sinkhorn: bool = True) -> bytes:
     """Export ``model`` (eval, CPU, fp32) to ONNX; write it to ``target`` when given.
 
     Returns the serialised model. ``max_keypoints`` is recorded in the file: the backend
-    refuses larger inputs with a clear error (memory grows with M x N).
+    refuses larger inputs with a clear error (memory grows with M x N). Output
+    ``log_assignment``, or ``scores`` [1 x M x N] with ``with_sinkhorn=False``.
     """
     onnx = require('onnx')
     if not isinstance(model, SuperGlue):
@@ -126,7 +134,9 @@ def export_onnx(model: SuperGlue, target: Union[str, Path, None] = None,
         if name.startswith('image_size'):
             continue
         dynamic[name] = {axis: 'num_keypoints' + name[-1]}
-    dynamic[OUTPUT] = {1: 'num_keypoints0_plus_1', 2: 'num_keypoints1_plus_1'}
+    output = OUTPUT if with_sinkhorn else SCORES_OUTPUT
+    dynamic[output] = {1: 'num_keypoints0_plus_1', 2: 'num_keypoints1_plus_1'} \
+        if with_sinkhorn else {1: 'num_keypoints0', 2: 'num_keypoints1'}
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # The tracer warns about the model's shape branches (empty input, equal counts):
@@ -136,8 +146,9 @@ def export_onnx(model: SuperGlue, target: Union[str, Path, None] = None,
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         warnings.simplefilter('ignore', DeprecationWarning)
         warnings.simplefilter('ignore', FutureWarning)
-        torch.onnx.export(_ExportedSuperGlue(model).eval(), tuple(_example_inputs(model)), buffer,
-                          input_names=names, output_names=[OUTPUT], dynamic_axes=dynamic,
+        torch.onnx.export(_ExportedSuperGlue(model, with_sinkhorn).eval(),
+                          tuple(_example_inputs(model)), buffer,
+                          input_names=names, output_names=[output], dynamic_axes=dynamic,
                           opset_version=OPSET, dynamo=False)
     proto = onnx.load_from_string(buffer.getvalue())
     conf = {k: v for k, v in vars(model.conf).items()}
@@ -178,6 +189,7 @@ class OnnxRuntimeSession:
         self.max_keypoints = int(limit)
         self._sessions: Dict[int, object] = {}
         self.input_names = [i.name for i in self._session(1).get_inputs()]
+        self.output_name = self._session(1).get_outputs()[0].name  # log_assignment | scores
 
     def _session(self, threads: int):
         session = self._sessions.get(threads)
@@ -203,10 +215,10 @@ class OnnxRuntimeSession:
                     f'{self.max_keypoints})')
 
     def run(self, data: Dict[str, torch.Tensor], threads: int = 1) -> torch.Tensor:
-        """Run the graph on ``data`` (the model's input dict, batch 1)."""
+        """Run the graph on ``data`` (the model's input dict, batch 1): its one output."""
         m, n = data['keypoints0'].shape[1], data['keypoints1'].shape[1]
         self.check_sizes(m, n)
         feeds = {name: np.ascontiguousarray(data[name].detach().cpu().float().numpy())
                  for name in self.input_names}
-        (out,) = self._session(threads).run([OUTPUT], feeds)
+        (out,) = self._session(threads).run([self.output_name], feeds)
         return torch.from_numpy(out)

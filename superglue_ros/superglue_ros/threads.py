@@ -3,11 +3,16 @@
 """How many CPU threads one match may use, fixed or chosen per call from the machine's load.
 
 A matcher on a robot shares the CPU with the SLAM back-end, drivers and planners. Measured on
-a 2-core machine (docs/PERFORMANCE.md): two torch threads are twice as fast as one when the
-machine is otherwise idle, but 1.6x slower than one as soon as one other process is busy,
-because every parallel operation waits for its slowest thread and that thread waits for the
-core. ``num_threads = 0`` (automatic) therefore uses the cores that other processes left idle
-since the previous call, and at least one.
+a 2-core machine beside busy processes (docs/PERFORMANCE.md): with OpenMP's default wait
+policy, idle worker threads spin, and two torch threads were 2.7-10x slower than one as soon
+as another process wanted a core (each parallel operation waits for its slowest thread, and
+the spinning one holds the core that thread needs). With ``OMP_WAIT_POLICY=PASSIVE`` (set by
+the node's entry point) waiting threads sleep, and all cores were the fastest choice at every
+load measured.
+
+``num_threads = 0`` (automatic) therefore means: all usable cores when OpenMP waits
+passively; otherwise only the cores that other processes left idle since the previous call
+(at least one).
 """
 
 from __future__ import annotations
@@ -44,6 +49,20 @@ def _own_busy_seconds() -> float:
     """CPU seconds this process (all its threads) has used."""
     t = os.times()
     return t.user + t.system
+
+
+def passive_waiting() -> bool:
+    """Whether OpenMP threads sleep while waiting (OMP_WAIT_POLICY=PASSIVE at start-up)."""
+    return os.environ.get('OMP_WAIT_POLICY', '').strip().upper() == 'PASSIVE'
+
+
+def prefer_passive_waiting() -> None:
+    """Make OpenMP threads sleep while waiting, unless the user chose a policy.
+
+    Effective only before the OpenMP runtime starts (before torch is imported): entry points
+    call it first thing.
+    """
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 
 class LoadMonitor:
@@ -99,5 +118,7 @@ class ThreadPolicy:
         """Thread count for the call about to run."""
         if self.requested:
             return self.requested
+        if passive_waiting():
+            return self.cores
         busy = self.monitor.update()
         return max(1, min(self.cores, self.cores - int(round(busy))))

@@ -17,6 +17,8 @@ import re
 import sys
 from typing import Optional, Tuple
 
+from .threads import prefer_passive_waiting
+
 MIN_TORCH = (2, 0)
 HOW_TO_INSTALL = ('install torch >= {need} with pip into the Python that ROS uses, e.g. '
                   'python3 -m pip install "torch>={need}" (or a venv created with '
@@ -59,8 +61,9 @@ def matcher_main(args=None) -> int:
     """Console script ``matcher_node``: check torch, then run the matcher node's main.
 
     The check runs before the matcher's modules are imported, since an old torch can already
-    fail there.
+    fail there. OpenMP's wait policy is chosen here too, before torch loads it (threads.py).
     """
+    prefer_passive_waiting()
     try:
         require_torch()
     except RuntimeError as exc:
@@ -72,6 +75,7 @@ def matcher_main(args=None) -> int:
 
 def managed_matcher_main(args=None) -> int:
     """Console script ``managed_matcher_node``: the lifecycle variant, same torch check."""
+    prefer_passive_waiting()
     try:
         require_torch()
     except RuntimeError as exc:

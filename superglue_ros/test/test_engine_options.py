@@ -79,3 +79,20 @@ def test_unknown_backend_names_the_parameter_and_the_choices(tiny_weights):
 def test_image_matcher_passes_threads_on(tiny_weights):
     matcher = ImageMatcher(tiny_weights, device='cpu', num_threads=2)
     assert matcher.engine.num_threads == 2
+
+
+def test_automatic_uses_every_core_when_openmp_waits_passively(monkeypatch):
+    """PASSIVE (set by the node's entry point): all cores; else the cores left idle."""
+    from superglue_ros.threads import prefer_passive_waiting
+    monkeypatch.delenv('OMP_WAIT_POLICY', raising=False)
+    prefer_passive_waiting()
+    assert os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'
+    assert ThreadPolicy(0).threads() == usable_cores()
+    monkeypatch.setenv('OMP_WAIT_POLICY', 'ACTIVE')
+    prefer_passive_waiting()  # a user's choice stays
+    assert os.environ['OMP_WAIT_POLICY'] == 'ACTIVE'
+
+    class Busy(LoadMonitor):
+        def update(self):
+            return float(usable_cores())  # every core taken by others
+    assert ThreadPolicy(0, Busy()).threads() == 1

@@ -44,6 +44,7 @@ def machine_description() -> Dict[str, str]:
     out = {'cpu': cpu, 'cores': str(os.cpu_count()), 'torch': torch.__version__,
            'torch_threads': str(torch.get_num_threads()), 'python': platform.python_version(),
            'platform': platform.platform(),
+           'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY', 'default'),
            'malloc_env': ' '.join(f'{k}={os.environ[k]}' for k in MALLOC_ENV
                                   if k in os.environ) or 'default'}
     if torch.cuda.is_available():
@@ -290,6 +291,58 @@ def equivalence_and_speedup(n: int, device: torch.device, reps: int) -> Dict:
         'gnn_gflop': flops / 1e9,
         'gnn_gflops_per_s': flops / float(np.median(t_gnn)) / 1e9,
     }
+
+
+def window_features(n: int, count: int):
+    """ORB features (up to n) of ``count`` consecutive bundled TUM frames."""
+    import cv2
+    from ..features import OrbExtractor
+    from .demo_bag import bundled_frames
+    ext = OrbExtractor(n)
+    return [ext(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)) for p in bundled_frames()[:count]]
+
+
+def window_benchmark(engine, sizes: Sequence[int] = (512, 1024), window: int = 4,
+                     reps: int = 6) -> List[Dict]:
+    """K references against one keyframe: one batched ``match_window`` vs K sequential calls.
+
+    Real ORB features of K + 1 consecutive bundled frames (unequal counts, so the batch is
+    padded). The two ways alternate call by call (the machine's load drifts); results are
+    checked equal. Throughput = pairs per second from the median times.
+    """
+    rows = []
+    for n in sizes:
+        feats = window_features(n, window + 1)
+        refs = [engine.prepare(f) for f in feats[:window]]
+        cur = engine.prepare(feats[window])
+        sequential = [engine.match_prepared(r, cur) for r in refs]
+        batched = engine.match_window(refs, cur)
+        same = all(np.array_equal(a.index0, b.index0) and np.array_equal(a.index1, b.index1)
+                   for a, b in zip(sequential, batched))
+        diff = max((float(np.abs(a.confidence - b.confidence).max()) if len(a.confidence)
+                    else 0.0) for a, b in zip(sequential, batched))
+        t_seq, t_batch = [], []
+        for _ in range(reps):
+            t_seq += time_calls(lambda: [engine.match_prepared(r, cur) for r in refs],
+                                engine.device, 1, warmup=0)
+            t_batch += time_calls(lambda: engine.match_window(refs, cur), engine.device, 1,
+                                  warmup=0)
+        seq_ms, batch_ms = np.median(t_seq) * 1e3, np.median(t_batch) * 1e3
+        row = {'keypoints': n, 'window': window,
+               'reference_keypoints': [int(r.keypoints.shape[1]) for r in refs],
+               'current_keypoints': int(cur.keypoints.shape[1]),
+               'device': str(engine.device), 'threads': torch.get_num_threads(),
+               'sequential_ms': float(seq_ms), 'batched_ms': float(batch_ms),
+               'sequential_pairs_per_s': window / seq_ms * 1e3,
+               'batched_pairs_per_s': window / batch_ms * 1e3,
+               'throughput_ratio': float(seq_ms / batch_ms),
+               'per_rep_ratios': [float(a / b) for a, b in zip(t_seq, t_batch)],
+               'identical_matches': bool(same), 'max_confidence_diff': diff, 'reps': reps}
+        rows.append(row)
+        print(f'  window K={window} N={n}: {window} sequential {seq_ms:.0f} ms, one batch '
+              f'{batch_ms:.0f} ms -> {row["throughput_ratio"]:.2f}x throughput; identical '
+              f'matches {same}, max |d confidence| {diff:.1e}', flush=True)
+    return rows
 
 
 def malloc_probe(n: int, reps: int) -> Dict:

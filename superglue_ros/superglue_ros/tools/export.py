@@ -60,6 +60,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='largest keypoint count per image the backend accepts')
     parser.add_argument('--sinkhorn-iterations', type=int, default=None,
                         help="Sinkhorn iterations baked into the graph (default: the file's)")
+    parser.add_argument('--no-sinkhorn', action='store_true',
+                        help='end the graph at the score matrix [1 x M x N] (optimal transport '
+                             'left to the caller, as the onnxruntime backend does)')
     parser.add_argument('--check', action='store_true',
                         help='compare ONNX Runtime with torch on random pairs after exporting')
     args = parser.parse_args(argv)
@@ -77,7 +80,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     start = time.perf_counter()
     try:
         data = export_onnx(model.eval(), args.onnx, args.max_keypoints,
-                           {'superglue_ros.weights': str(metadata.get('path', ''))})
+                           {'superglue_ros.weights': str(metadata.get('path', ''))},
+                           with_sinkhorn=not args.no_sinkhorn)
     except (RuntimeError, ValueError) as exc:
         print(f'superglue-export: {exc}', file=sys.stderr)
         return 2
@@ -86,6 +90,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'D={c.descriptor_dim}, {2 * c.gnn_layers} GNN layers, {c.sinkhorn_iterations} '
           f'Sinkhorn iterations, {c.descriptor_type} descriptors ({c.input_dim} inputs), '
           f'1..{args.max_keypoints} keypoints per image')
+    if args.check and args.no_sinkhorn:
+        print('superglue-export: --check compares log-assignments; drop --no-sinkhorn',
+              file=sys.stderr)
+        return 2
     if args.check:
         sizes = [(1, 1), (37, 52), (256, 256), (min(700, args.max_keypoints), 512)]
         result = compare_with_torch(model, Path(args.onnx).read_bytes(), sizes,

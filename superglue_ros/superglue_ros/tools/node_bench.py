@@ -163,6 +163,8 @@ def main(argv=None) -> int:
     parser.add_argument('--domain-id', type=int, default=None, help='ROS domain id')
     parser.add_argument('--json', default=None, help='also write the results to this file')
     args = parser.parse_args(argv)
+    from ..threads import prefer_passive_waiting
+    prefer_passive_waiting()  # as the node's own entry point does (before torch loads)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
