@@ -2,15 +2,23 @@
 # SPDX-License-Identifier: Apache-2.0
 """``superglue-bench``: latency, throughput and memory versus keypoint count, in one run.
 
-Compared, on the same machine and in the same run:
-- ``shipped``: our trained ORB model on real ORB features of the bundled TUM frames;
-- ``paper``: the paper configuration (D=256, 9+9 layers, 100 Sinkhorn iterations, random
-  weights) through the optimised inference path;
-- ``paper_plain``: the same weights through the straightforward implementation (Conv1d +
-  BatchNorm modules, one einsum attention, 100 fixed log-Sinkhorn iterations);
-- ``orb_bf``: OpenCV brute-force Hamming matching with mutual check (the classical baseline).
-Plus the machine's fp32 matmul peak, the GNN's achieved FLOP/s, the speed-up of the optimised
-path at identical outputs, a glibc-malloc probe and the node's end-to-end latency.
+Sections (``--sections``, all by default), each measured interleaved within this run:
+- ``latency``: the shipped ORB model on real ORB features of the bundled TUM frames, the
+  paper configuration (D=256, 9+9 layers, 100 Sinkhorn iterations, random weights) through
+  the optimised path and through the straightforward one (Conv1d + BatchNorm modules, einsum
+  attention, log-domain Sinkhorn: models/reference.py), and OpenCV brute-force Hamming
+  matching; per keypoint count, on the CPU or ``--device cuda`` (``--fp16`` adds autocast);
+- ``paper``: optimised vs straightforward paper configuration at identical output (same
+  iterations, no early stop), GNN FLOP/s against matmul peak samples of the same run; the
+  early stop apart, with its accuracy cost;
+- ``stages``: where one GNN layer's time goes (projections, attention layouts, merge, MLP,
+  copies), for the paper configuration and the shipped model;
+- ``sinkhorn``: milliseconds per Sinkhorn iteration at 512/1024/2048 keypoints;
+- ``window``: K references against one keyframe in one batch vs K sequential calls;
+- ``load``: with ``--load N``, latency p50/p95 per thread setting, OpenMP wait policy and
+  backend (torch, onnxruntime) beside 0..N busy processes (bench_load.py);
+- ``node``: the node's end-to-end latency against the bare call (node_bench.py, needs ROS);
+- ``malloc``: glibc malloc thresholds probe.
 """
 
 from __future__ import annotations
@@ -244,55 +252,6 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
     return rows
 
 
-def equivalence_and_speedup(n: int, device: torch.device, reps: int) -> Dict:
-    """Optimised vs straightforward paper configuration at N keypoints, same weights."""
-    from ..models.reference import reference_forward
-    model = paper_model(device)
-    data = random_pair(n, 256, device, seed=1)
-    with torch.inference_mode():
-        fast = model(data)
-        plain = reference_forward(model, data, iterations=100)
-        t_fast = time_calls(lambda: model(data), device, reps)
-        t_plain = time_calls(lambda: reference_forward(model, data, iterations=100),
-                             device, max(2, reps // 2))
-        # GNN part alone (keypoint encoder + 18 layers + projection + scores).
-        c = model.conf
-
-        def gnn_only():
-            from ..models.superglue import normalize_keypoints
-            k0 = normalize_keypoints(data['keypoints0'], data['image_size0'])
-            k1 = normalize_keypoints(data['keypoints1'], data['image_size1'])
-            d0 = data['descriptors0'].transpose(1, 2) + model.kenc(k0, data['scores0'])
-            d1 = data['descriptors1'].transpose(1, 2) + model.kenc(k1, data['scores1'])
-            d0, d1 = model.gnn(d0, d1)
-            m0 = torch.nn.functional.linear(d0, model.final_proj.weight.squeeze(-1),
-                                            model.final_proj.bias)
-            m1 = torch.nn.functional.linear(d1, model.final_proj.weight.squeeze(-1),
-                                            model.final_proj.bias)
-            return m0 @ m1.transpose(1, 2)
-        t_gnn = time_calls(gnn_only, device, reps)
-    diff = (fast['log_assignment'] - plain['log_assignment']).abs().max().item()
-    same = torch.equal(fast['matches0'], plain['matches0'])
-    from ..models.superglue import filter_matches
-    any0 = filter_matches(fast['log_assignment'], 0.0)[0]
-    any1 = filter_matches(plain['log_assignment'], 0.0)[0]
-    flops = gnn_flops(n, c.descriptor_dim, 2 * c.gnn_layers)
-    return {
-        'keypoints': n,
-        'optimised_median_ms': float(np.median(t_fast) * 1e3),
-        'plain_median_ms': float(np.median(t_plain) * 1e3),
-        'speedup': float(np.median(t_plain) / np.median(t_fast)),
-        'max_abs_diff_log_assignment': diff,
-        'identical_matches_at_threshold': bool(same),
-        'matches_at_threshold': int((fast['matches0'] > -1).sum()),
-        'identical_mutual_argmax_matches': bool(torch.equal(any0, any1)),
-        'mutual_argmax_matches': int((any0 > -1).sum()),
-        'gnn_median_ms': float(np.median(t_gnn) * 1e3),
-        'gnn_gflop': flops / 1e9,
-        'gnn_gflops_per_s': flops / float(np.median(t_gnn)) / 1e9,
-    }
-
-
 def window_features(n: int, count: int):
     """ORB features (up to n) of ``count`` consecutive bundled TUM frames."""
     import cv2
@@ -366,7 +325,7 @@ def paper_model(device: torch.device = torch.device('cpu')) -> torch.nn.Module:
     """Build the paper configuration (D=256, 9+9 layers), seeded random weights, eval mode."""
     from ..models import get_model
     torch.manual_seed(0)
-    return get_model('superglue', {'sinkhorn_tolerance': 1e-5}).eval().to(device)
+    return get_model('superglue', {'sinkhorn_iterations': 100}).eval().to(device)
 
 
 def malloc_worker(n: int, reps: int) -> Dict:
@@ -387,9 +346,18 @@ def print_table(rows: List[Dict]) -> None:
               f'{r["p95_ms"]:9.1f} {r["pairs_per_s"]:8.2f} {r["peak_mem_mb"]:8.0f}')
 
 
+SECTIONS = ('latency', 'paper', 'stages', 'sinkhorn', 'window', 'load', 'node', 'malloc')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog='superglue-bench', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--sections', nargs='+', default=list(SECTIONS), choices=SECTIONS,
+                   help='what to measure (default: all; load only with --load N > 0)')
+    p.add_argument('--device', default='cpu', help='cpu | cuda | cuda:N (latency, window)')
+    p.add_argument('--fp16', action='store_true', help='also time fp16 autocast on CUDA')
+    p.add_argument('--threads', type=int, default=0,
+                   help='torch threads of this process (0 = leave as is)')
     p.add_argument('--sizes', type=int, nargs='+', default=[256, 512, 1024, 2048])
     p.add_argument('--reps', type=int, default=10)
     p.add_argument('--weights', default=None, help='weights file (default: shipped)')
@@ -398,53 +366,122 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument('--out', default='out/bench.json')
     p.add_argument('--no-plain', action='store_true', help='skip the straightforward version')
     p.add_argument('--speedup-size', type=int, default=1024)
-    p.add_argument('--skip-malloc-probe', action='store_true')
-    p.add_argument('--skip-node', action='store_true')
+    p.add_argument('--load', type=int, default=0, metavar='N',
+                   help='latency per thread setting and backend beside 0..N busy processes')
+    p.add_argument('--window', type=int, default=4, help='references per batch (window)')
     p.add_argument('--node-frames', type=int, default=20)
+    # Kept for old command lines: same as leaving the section out.
+    p.add_argument('--skip-malloc-probe', action='store_true', help=argparse.SUPPRESS)
+    p.add_argument('--skip-node', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    report: Dict = {'machine': machine_description(), 'rows': []}
+    sections = set(args.sections)
+    if args.skip_malloc_probe:
+        sections.discard('malloc')
+    if args.skip_node:
+        sections.discard('node')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from ..engine import resolve_device
+    device, warning = resolve_device(args.device)
+    if warning:
+        print(f'warning: {warning}')
+    report: Dict = {'machine': machine_description(), 'rows': [], 'sections': sorted(sections)}
     cpu = torch.device('cpu')
     peak = matmul_peak(cpu)
     report['cpu_fp32_matmul_peak_gflops'] = peak / 1e9
     print(f'machine: {report["machine"]}\nfp32 matmul peak (2048^3): {peak / 1e9:.1f} GFLOP/s')
-    devices = [(cpu, False)]
-    if torch.cuda.is_available():
-        cuda = torch.device('cuda')
-        devices += [(cuda, False), (cuda, True)]
-        report['cuda_fp32_matmul_peak_tflops'] = matmul_peak(cuda) / 1e12
-        report['cuda_fp16_matmul_peak_tflops'] = matmul_peak(cuda, torch.float16, 4096) / 1e12
-    for dev, fp16 in devices:
-        print(f'\n{dev.type} {"fp16" if fp16 else "fp32"}:')
-        report['rows'] += bench_sizes(args.sizes, dev, fp16, args.reps, args.weights,
-                                      not args.no_plain and dev.type == 'cpu',
-                                      args.compare_weights)
-    print_table(report['rows'])
-    eq = equivalence_and_speedup(args.speedup_size, cpu, max(3, args.reps // 2))
-    eq['gnn_efficiency_vs_peak'] = eq['gnn_gflops_per_s'] * 1e9 / peak
-    eq['gnn_floor_ms_at_peak'] = eq['gnn_gflop'] * 1e9 / peak * 1e3
-    report['paper_config_optimisation'] = eq
-    print(f'\npaper config at N={eq["keypoints"]} (CPU): optimised '
-          f'{eq["optimised_median_ms"]:.0f} ms vs straightforward '
-          f'{eq["plain_median_ms"]:.0f} ms -> {eq["speedup"]:.2f}x; '
-          f'max |diff log-assignment| {eq["max_abs_diff_log_assignment"]:.2e}; matches '
-          f'identical: {eq["identical_matches_at_threshold"]} ({eq["matches_at_threshold"]} at '
-          f'0.2), mutual argmax identical: {eq["identical_mutual_argmax_matches"]} '
-          f'({eq["mutual_argmax_matches"]})')
-    print(f'GNN: {eq["gnn_gflop"]:.1f} GFLOP in {eq["gnn_median_ms"]:.0f} ms = '
-          f'{eq["gnn_gflops_per_s"]:.1f} GFLOP/s = {100 * eq["gnn_efficiency_vs_peak"]:.0f} % of '
-          f'the measured fp32 peak (floor at peak: {eq["gnn_floor_ms_at_peak"]:.0f} ms)')
-    if not args.skip_malloc_probe:
+    devices = [(cpu, False)] if device.type == 'cpu' else [(device, False)]
+    if device.type == 'cuda':
+        if args.fp16:
+            devices.append((device, True))
+        report['cuda_fp32_matmul_peak_tflops'] = matmul_peak(device) / 1e12
+        report['cuda_fp16_matmul_peak_tflops'] = matmul_peak(device, torch.float16,
+                                                             4096) / 1e12
+        print(f'{report["machine"].get("gpu", "cuda")}: fp32 peak '
+              f'{report["cuda_fp32_matmul_peak_tflops"]:.1f} TFLOP/s, fp16 peak '
+              f'{report["cuda_fp16_matmul_peak_tflops"]:.1f} TFLOP/s')
+    if 'latency' in sections:
+        for dev, fp16 in devices:
+            print(f'\n{dev.type} {"fp16" if fp16 else "fp32"}:')
+            report['rows'] += bench_sizes(args.sizes, dev, fp16, args.reps, args.weights,
+                                          not args.no_plain and dev.type == 'cpu',
+                                          args.compare_weights)
+        print_table(report['rows'])
+    if 'paper' in sections:
+        from .bench_gnn import paper_comparison
+        eq = paper_comparison(args.speedup_size, max(3, args.reps // 2))
+        report['paper_config_identical_output'] = eq
+        print(f'\npaper config at N={eq["keypoints"]} (CPU, 100 Sinkhorn iterations both, no '
+              f'early stop, interleaved x{eq["reps"]}): optimised '
+              f'{eq["optimised_median_ms"]:.0f} ms vs straightforward '
+              f'{eq["straightforward_median_ms"]:.0f} ms -> {eq["speedup"]:.2f}x (per rep '
+              f'{min(eq["per_rep_speedup"]):.2f}-{max(eq["per_rep_speedup"]):.2f}x); max |d '
+              f'log-assignment| {eq["max_abs_diff_log_assignment"]:.1e}; identical matches '
+              f'{eq["identical_matches_at_0.2"]}, identical mutual argmax '
+              f'{eq["identical_mutual_argmax"]} ({eq["mutual_argmax_matches"]})')
+        print(f'GNN: {eq["gnn_gflop"]:.1f} GFLOP in {eq["gnn_median_ms"]:.0f} ms = '
+              f'{eq["gnn_gflops_per_s"]:.0f} GFLOP/s = {eq["gnn_pct_of_peak"]:.0f} % of the '
+              f'matmul peak sampled between the same reps ({eq["matmul_peak_gflops_per_s"]:.0f}'
+              f' GFLOP/s)')
+        print(f'early stop (tolerance 1e-5), reported apart: {eq["early_stop_median_ms"]:.0f} '
+              f'ms, max |d log-assignment| vs 100 iterations '
+              f'{eq["early_stop_max_abs_diff_log_assignment"]:.1e}, identical mutual argmax '
+              f'{eq["early_stop_identical_mutual_argmax"]}')
+    if 'stages' in sections:
+        from ..engine import MatchingEngine
+        from .bench_gnn import print_stage_table, stage_table
+        report['stages'] = {}
+        models = {'paper (D=256, 18 layers)': paper_model(cpu)}
+        try:
+            models['shipped'] = MatchingEngine.from_weights(args.weights, device='cpu').model
+        except Exception as exc:  # noqa: BLE001 - no shipped weights: paper only
+            print(f'(shipped weights unavailable: {exc})')
+        for label, model in models.items():
+            rows = []
+            for n in args.sizes:
+                rows += stage_table(model, n, max(3, args.reps // 2))
+            report['stages'][label] = rows
+            print_stage_table(rows, label)
+    if 'sinkhorn' in sections:
+        from .bench_gnn import sinkhorn_per_iteration
+        rows = sinkhorn_per_iteration([n for n in args.sizes if n >= 512] or [1024],
+                                      max(3, args.reps // 2))
+        report['sinkhorn'] = rows
+        print('\nSinkhorn per iteration (interleaved; (t101 - t1) / 100):')
+        for r in rows:
+            print(f'  N={r["keypoints"]:5d}: mat-vec {r["fast_ms_per_iteration"]:.3f} ms '
+                  f'(100 iterations {100 * r["fast_ms_per_iteration"]:.1f} ms), peaky scores '
+                  f'x30 {r["peaky_fast_ms_per_iteration"]:.3f} ms, log-domain '
+                  f'{r["log_domain_ms_per_iteration"]:.3f} ms; max |d| fast vs log-domain '
+                  f'{r["max_abs_diff_fast_vs_log_domain"]:.1e}')
+    if 'window' in sections:
+        from ..engine import MatchingEngine
+        print(f'\nwindow: K={args.window} references in one batch vs sequential calls '
+              f'({device}):')
+        engine = MatchingEngine.from_weights(args.weights, device=str(device))
+        report['window'] = window_benchmark(engine, [n for n in (512, 1024)],
+                                            args.window, max(4, args.reps // 2))
+    if 'load' in sections and args.load > 0:
+        from .bench_load import load_benchmark, print_load_table
+        report['load'] = load_benchmark(args.load, 1024, max(4, args.reps // 2), 2,
+                                        args.weights)
+        print_load_table(report['load'])
+    if 'malloc' in sections:
         report['malloc_probe'] = malloc_probe(args.speedup_size, max(6, args.reps))
         for k, v in report['malloc_probe'].items():
             if 'median_ms' in v:
                 print(f'malloc {k:18}: median {v["median_ms"]:.0f} ms, p95 {v["p95_ms"]:.0f} ms, '
                       f'max {v["max_ms"]:.0f} ms')
-    if not args.skip_node:
-        from .node_bench import run_node_benchmark
-        node = run_node_benchmark(num_keypoints=1024, frames=args.node_frames,
-                                  weights=args.weights, device='cpu')
-        report['node'] = node
-        print(f'node end-to-end @1024: {json.dumps(node)[:600]}')
+    if 'node' in sections:
+        try:
+            from .node_bench import run_node_benchmark
+        except ImportError as exc:  # torch-only install: no rclpy
+            print(f'\nnode section skipped: {exc}')
+        else:
+            node = run_node_benchmark(num_keypoints=1024, frames=args.node_frames,
+                                      weights=args.weights, device='cpu')
+            report['node'] = node
+            print(f'node end-to-end @1024: {json.dumps(node)[:600]}')
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))

@@ -1,0 +1,262 @@
+# Copyright 2026 The superglue_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Where the GNN's time goes, and the paper configuration at identical output.
+
+Part of ``superglue-bench`` (sections ``stages`` and ``paper``). Every comparison runs
+interleaved (A, B, A, B, ...) in one process, since this kind of machine drifts by +-25 %
+between runs, and FLOP rates are given against an fp32 matmul peak measured between the same
+repetitions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def interleaved(fns: Dict[str, Callable[[], object]], reps: int, warmup: int = 1
+                ) -> Dict[str, List[float]]:
+    """Seconds per call of each function, called in turn ``reps`` times after a warm-up."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: Dict[str, List[float]] = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def peak_sampler(n: int = 1024) -> Callable[[], None]:
+    """One fp32 matmul of n^3 (2 n^3 FLOP) to sample the machine's peak between reps."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return lambda: torch.mm(a, b)
+
+
+def layer_flops(n: int, d: int) -> Dict[str, float]:
+    """Count the FLOPs of one GNN layer's stages for both images (N keypoints each)."""
+    return {'projections q,k,v': 2 * 3 * 2 * n * d * d, 'attention': 2 * 4 * n * n * d,
+            'merge': 2 * 2 * n * d * d, 'message MLP': 2 * 12 * n * d * d}
+
+
+def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
+    """Time each stage of one GNN layer (and the encoder, projection, OT) at N keypoints.
+
+    Both images batched, as the model runs them. The attention rows compare the layouts:
+    head-major fused SDPA (what the model runs), the official interleaved view through SDPA
+    (what it ran before: PyTorch falls back to the unfused math path for it) and plain
+    bmm + softmax + bmm.
+    """
+    from ..models.superglue import log_optimal_transport, merge_heads, split_heads
+    c = model.conf
+    d, h = c.descriptor_dim, c.num_heads
+    layer = model.gnn.layers[0]
+    attn = layer.attn
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, n, d, generator=g)
+    kpts, scores_in = torch.rand(2, n, 2, generator=g) - 0.5, torch.rand(2, n, generator=g)
+    order = attn.head_major
+    w = torch.cat([p.weight.squeeze(-1)[order] for p in attn.proj])
+    bias = torch.cat([p.bias[order] for p in attn.proj])
+    w_sep = [p.weight.squeeze(-1) for p in attn.proj]
+    b_sep = [p.bias for p in attn.proj]
+    with torch.inference_mode():
+        q, k, v = (t.unflatten(-1, (h, d // h)).transpose(1, 2)
+                   for t in F.linear(x, w, bias).split(d, -1))
+        qi, ki, vi = (split_heads(F.linear(x, wi, bi), h) for wi, bi in zip(w_sep, b_sep))
+        heads_out = F.scaled_dot_product_attention(q, k, v)  # [B x H x N x D/H]
+        message = heads_out.transpose(1, 2).flatten(2)
+        both = torch.cat([x, message], -1)
+        m_scores = torch.randn(1, n, n, generator=g) * 3
+        merge_w = attn.merge.weight.squeeze(-1)[:, order]
+
+        def plain_attention():
+            s = torch.matmul(q, k.transpose(-1, -2)) * (d // h) ** -0.5
+            return torch.matmul(s.softmax(-1), v)
+
+        def final_and_scores():
+            md = F.linear(x, model.final_proj.weight.squeeze(-1), model.final_proj.bias)
+            return torch.einsum('bmd,bnd->bmn', md[:1], md[1:]) / math.sqrt(d)
+
+        fns = {
+            'keypoint encoder': lambda: model.kenc(kpts, scores_in),
+            'projections q,k,v (fused GEMM)': lambda: F.linear(x, w, bias),
+            'projections q,k,v (3 GEMMs)': lambda: [F.linear(x, wi, bi)
+                                                    for wi, bi in zip(w_sep, b_sep)],
+            'attention: fused SDPA, head-major (now)': lambda: F.scaled_dot_product_attention(
+                q, k, v),
+            'attention: SDPA on interleaved view (before)': lambda: merge_heads(
+                F.scaled_dot_product_attention(qi, ki, vi)),
+            'attention: plain bmm + softmax': plain_attention,
+            'head merge layout + merge GEMM': lambda: F.linear(
+                heads_out.transpose(1, 2).flatten(2), merge_w, attn.merge.bias),
+            'concat [x ; message]': lambda: torch.cat([x, message], -1),
+            'message MLP (BN folded)': lambda: layer.mlp(both),
+            'whole layer': lambda: x + layer(x, x),
+            'final projection + scores': final_and_scores,
+            f'Sinkhorn, {c.sinkhorn_iterations} iterations (mat-vec)':
+                lambda: log_optimal_transport(m_scores, model.bin_score,
+                                              c.sinkhorn_iterations, fast=True),
+            'peak sample (1024^3 matmul)': peak_sampler(),
+        }
+        times = interleaved(fns, reps)
+    peak = 2 * 1024 ** 3 / np.median(times['peak sample (1024^3 matmul)'])
+    flops = layer_flops(n, d)
+    flop_of = {
+        'projections q,k,v (fused GEMM)': flops['projections q,k,v'],
+        'projections q,k,v (3 GEMMs)': flops['projections q,k,v'],
+        'attention: fused SDPA, head-major (now)': flops['attention'],
+        'attention: SDPA on interleaved view (before)': flops['attention'],
+        'attention: plain bmm + softmax': flops['attention'],
+        'head merge layout + merge GEMM': flops['merge'],
+        'message MLP (BN folded)': flops['message MLP'],
+        'whole layer': sum(flops.values()),
+        'final projection + scores': 2 * 2 * n * d * d + 2 * n * n * d,
+    }
+    rows = []
+    for name, t in times.items():
+        if name.startswith('peak'):
+            continue
+        ms = float(np.median(t) * 1e3)
+        row = {'stage': name, 'keypoints': n, 'median_ms': ms}
+        if name in flop_of:
+            row['gflops_per_s'] = flop_of[name] / (ms / 1e3) / 1e9
+            row['pct_of_peak'] = 100.0 * flop_of[name] / (ms / 1e3) / peak
+        rows.append(row)
+    rows.append({'stage': 'matmul peak (interleaved samples)', 'keypoints': n,
+                 'gflops_per_s': peak / 1e9})
+    return rows
+
+
+def print_stage_table(rows: List[Dict], label: str) -> None:
+    print(f'\nGNN stages, {label} (one layer, both images; interleaved, median):')
+    sizes = sorted({r['keypoints'] for r in rows})
+    stages = list(dict.fromkeys(r['stage'] for r in rows))
+    print(f'{"stage":46}' + ''.join(f'{f"N={n}":>18}' for n in sizes))
+    for stage in stages:
+        cells = []
+        for n in sizes:
+            r = next((r for r in rows if r['stage'] == stage and r['keypoints'] == n), None)
+            if r is None:
+                cells.append(f'{"":>18}')
+            elif 'median_ms' not in r:
+                cells.append(f'{r["gflops_per_s"]:12.1f} GF/s')
+            elif 'pct_of_peak' in r:
+                cells.append(f'{r["median_ms"]:8.2f} ms {r["pct_of_peak"]:4.0f}%')
+            else:
+                cells.append(f'{r["median_ms"]:8.2f} ms      ')
+        print(f'{stage:46}' + ''.join(f'{c:>18}' for c in cells))
+
+
+def paper_comparison(n: int, reps: int) -> Dict:
+    """Paper configuration: optimised vs straightforward at identical output (100 iterations).
+
+    Same weights, same inputs, 100 Sinkhorn iterations and no early stop on both sides;
+    timed interleaved. GNN FLOP/s against matmul peak samples taken between the same reps.
+    The tolerance-based early stop is reported separately with its accuracy cost.
+    """
+    from ..models import get_model
+    from ..models.reference import reference_forward
+    from ..models.superglue import filter_matches, normalize_keypoints
+    from .bench import gnn_flops, random_pair
+    torch.manual_seed(0)
+    model = get_model('superglue', {'sinkhorn_iterations': 100}).eval()
+    early = get_model('superglue', {'sinkhorn_iterations': 100,
+                                    'sinkhorn_tolerance': 1e-5}).eval()
+    early.load_state_dict(model.state_dict())
+    data = random_pair(n, 256, torch.device('cpu'), seed=1)
+    fp = model.final_proj
+
+    def gnn_only():
+        k0 = normalize_keypoints(data['keypoints0'], data['image_size0'])
+        k1 = normalize_keypoints(data['keypoints1'], data['image_size1'])
+        d0 = data['descriptors0'].transpose(1, 2) + model.kenc(k0, data['scores0'])
+        d1 = data['descriptors1'].transpose(1, 2) + model.kenc(k1, data['scores1'])
+        d0, d1 = model.gnn(d0, d1)
+        m0 = F.linear(d0, fp.weight.squeeze(-1), fp.bias)
+        m1 = F.linear(d1, fp.weight.squeeze(-1), fp.bias)
+        return m0 @ m1.transpose(1, 2)
+
+    with torch.inference_mode():
+        fast = model(data)
+        plain = reference_forward(model, data, iterations=100)
+        stopped = early(data)
+        times = interleaved({'optimised': lambda: model(data),
+                             'straightforward': lambda: reference_forward(model, data, 100),
+                             'early stop': lambda: early(data),
+                             'gnn': gnn_only, 'peak': peak_sampler()}, reps)
+    any_fast = filter_matches(fast['log_assignment'], 0.0)[0]
+    any_plain = filter_matches(plain['log_assignment'], 0.0)[0]
+    any_early = filter_matches(stopped['log_assignment'], 0.0)[0]
+    peak = 2 * 1024 ** 3 / np.median(times['peak'])
+    flops = gnn_flops(n, 256, 18)
+    med = {k: float(np.median(v) * 1e3) for k, v in times.items()}
+    return {
+        'keypoints': n,
+        'optimised_median_ms': med['optimised'],
+        'straightforward_median_ms': med['straightforward'],
+        'speedup': med['straightforward'] / med['optimised'],
+        'per_rep_speedup': [p / o for p, o in zip(times['straightforward'],
+                                                  times['optimised'])],
+        'max_abs_diff_log_assignment': float(
+            (fast['log_assignment'] - plain['log_assignment']).abs().max()),
+        'identical_matches_at_0.2': bool(torch.equal(fast['matches0'], plain['matches0'])),
+        'identical_mutual_argmax': bool(torch.equal(any_fast, any_plain)),
+        'mutual_argmax_matches': int((any_fast > -1).sum()),
+        'gnn_median_ms': med['gnn'],
+        'gnn_gflop': flops / 1e9,
+        'gnn_gflops_per_s': flops / (med['gnn'] / 1e3) / 1e9,
+        'matmul_peak_gflops_per_s': peak / 1e9,
+        'gnn_pct_of_peak': 100.0 * flops / (med['gnn'] / 1e3) / peak,
+        'early_stop_median_ms': med['early stop'],
+        'early_stop_max_abs_diff_log_assignment': float(
+            (stopped['log_assignment'] - fast['log_assignment']).abs().max()),
+        'early_stop_identical_mutual_argmax': bool(torch.equal(any_early, any_fast)),
+        'reps': reps,
+    }
+
+
+def sinkhorn_per_iteration(sizes: Sequence[int] = (512, 1024, 2048), reps: int = 5
+                           ) -> List[Dict]:
+    """Milliseconds per Sinkhorn iteration: (time of 101 - time of 1 iteration) / 100.
+
+    The inference (mat-vec) path against the log-domain loop, interleaved, on random scores
+    with a realistic spread (std 3); also the fast path on scores 30x larger (peaky trained
+    weights), where it stays in the mat-vec loop instead of falling back.
+    """
+    from ..models.superglue import log_optimal_transport
+    rows = []
+    for n in sizes:
+        g = torch.Generator().manual_seed(n)
+        scores = torch.randn(1, n, n, generator=g) * 3
+        peaky = scores * 30
+        bins = torch.tensor(1.0)
+        with torch.inference_mode():
+            fns = {
+                'fast1': lambda: log_optimal_transport(scores, bins, 1, fast=True),
+                'fast101': lambda: log_optimal_transport(scores, bins, 101, fast=True),
+                'peaky1': lambda: log_optimal_transport(peaky, bins, 1, fast=True),
+                'peaky101': lambda: log_optimal_transport(peaky, bins, 101, fast=True),
+                'log1': lambda: log_optimal_transport(scores, bins, 1),
+                'log11': lambda: log_optimal_transport(scores, bins, 11),
+            }
+            times = interleaved(fns, reps if n < 2048 else max(2, reps // 2))
+            fast = log_optimal_transport(scores, bins, 100, fast=True)
+            slow = log_optimal_transport(scores, bins, 100)
+        med = {k: float(np.median(v) * 1e3) for k, v in times.items()}
+        rows.append({
+            'keypoints': n,
+            'fast_ms_per_iteration': (med['fast101'] - med['fast1']) / 100,
+            'fast_100_iterations_ms': med['fast101'] - med['fast1'] + (med['fast1']),
+            'peaky_fast_ms_per_iteration': (med['peaky101'] - med['peaky1']) / 100,
+            'log_domain_ms_per_iteration': (med['log11'] - med['log1']) / 10,
+            'max_abs_diff_fast_vs_log_domain': float((fast - slow).abs().max()),
+        })
+    return rows
