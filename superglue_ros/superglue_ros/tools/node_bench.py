@@ -162,14 +162,23 @@ def main(argv=None) -> int:
     parser.add_argument('--no-verify', action='store_true', help='disable RANSAC')
     parser.add_argument('--domain-id', type=int, default=None, help='ROS domain id')
     parser.add_argument('--json', default=None, help='also write the results to this file')
+    parser.add_argument('--load', type=int, default=0, metavar='N',
+                        help='run N busy processes beside the benchmark (bounded, see '
+                             'bench_load.py)')
     args = parser.parse_args(argv)
     from ..threads import prefer_passive_waiting
     prefer_passive_waiting()  # as the node's own entry point does (before torch loads)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    result = run_node_benchmark(args.keypoints, args.frames, args.weights, args.device,
-                                args.warmup, not args.no_verify, args.domain_id)
+    from .bench_load import start_busy, stop_busy
+    busy = start_busy(args.load, 3600)
+    try:
+        result = run_node_benchmark(args.keypoints, args.frames, args.weights, args.device,
+                                    args.warmup, not args.no_verify, args.domain_id)
+    finally:
+        stop_busy(busy)
+    result['busy_processes'] = args.load
     for key, value in result.items():
         print(f'{key:>24}: {value:.2f}' if isinstance(value, float) else f'{key:>24}: {value}')
     if args.json:
