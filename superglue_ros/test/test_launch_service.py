@@ -39,11 +39,11 @@ from launch.launch_description_sources import AnyLaunchDescriptionSource  # noqa
 PACKAGE = Path(__file__).resolve().parents[1]
 DOMAIN = domain_id(37)
 FAKE_CAMERA = '''#!{python}
-"""Stand-in for v4l2_camera_node: publishes the 17 bundled TUM frames on image_raw at 4 Hz."""
+"""Stand-in for v4l2_camera_node: the 17 bundled TUM frames on image_raw at 4 Hz, camera_info."""
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from superglue_ros.ros.conversions import numpy_to_image
 from superglue_ros.tools.demo_bag import bundled_frames
 import cv2
@@ -54,6 +54,11 @@ def main():
     node = Node('camera')
     device = node.declare_parameter('video_device', '').value
     pub = node.create_publisher(Image, 'image_raw', 10)
+    info_pub = node.create_publisher(CameraInfo, 'camera_info', 10)
+    # TUM freiburg1's calibration (the bundled frames' camera).
+    info = CameraInfo(width=640, height=480, distortion_model='plumb_bob',
+                      k=[517.3, 0.0, 318.6, 0.0, 516.5, 255.3, 0.0, 0.0, 1.0],
+                      d=[0.2624, -0.9531, -0.0054, 0.0026, 1.1633])
     frames = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in bundled_frames()]
     state = {{'i': 0}}
 
@@ -68,6 +73,8 @@ def main():
         msg = numpy_to_image(frames[state['i']], 'bgr8')
         msg.header.stamp = node.get_clock().now().to_msg()
         msg.header.frame_id = 'camera:' + device
+        info.header = msg.header
+        info_pub.publish(info)
         pub.publish(msg)
         state['i'] += 1
 
@@ -195,9 +202,15 @@ def get_parameters(node, fqn: str, names: List[str]):
     client = node.create_client(GetParameters, f'{fqn}/get_parameters')
     try:
         assert client.wait_for_service(timeout_sec=20), f'{fqn} has no parameter service'
-        future = client.call_async(GetParameters.Request(names=names))
-        assert wait_for(future.done, 20)
-        return future.result().values
+        # The service exists from the node's construction on, but the matcher answers only
+        # once its weights are loaded and it spins; and a request sent while discovery is
+        # still matching the response path can be lost. So: ask again, up to 90 s in all.
+        for _ in range(6):
+            future = client.call_async(GetParameters.Request(names=names))
+            if wait_for(future.done, 15):
+                return future.result().values
+            client.remove_pending_request(future)
+        raise AssertionError(f'{fqn}/get_parameters did not answer in 90 s')
     finally:
         node.destroy_client(client)
 
@@ -284,7 +297,9 @@ def test_launch_in_a_namespace_keeps_parameters_and_topics(ros_env, driver, tmp_
 
 def test_launch_with_a_camera_driver(ros_env, driver, tmp_path):
     # camera:=v4l2_camera starts the driver (here a stand-in from the overlay prefix) in the
-    # namespace, with the video_device argument, remapped onto the image topic of the nodes.
+    # namespace, with the video_device argument, remapped onto the image topic of the nodes;
+    # its camera_info reaches the matcher (camera_info_topic), which then verifies with the
+    # essential matrix.
     result = {}
 
     def scenario():
@@ -303,6 +318,9 @@ def test_launch_with_a_camera_driver(ros_env, driver, tmp_path):
     # The first keyframes may come before this subscription is matched: no FIRST_KEYFRAME check.
     ok = [m for m in msgs if m.status == Correspondences.STATUS_OK]
     assert len(ok) >= 3 and all(len(m.current_indices) > 20 for m in ok)
+    # camera_info comes with every frame: at most the first keyframes may miss it.
+    assert sum(m.verification == Correspondences.VERIFICATION_ESSENTIAL for m in ok) >= \
+        len(ok) - 1, [m.verification for m in ok]
 
 
 def test_launch_managed_matcher_is_configured_activated_and_matches(ros_env, driver, tmp_path):
