@@ -193,8 +193,11 @@ def real_features(n: int):
 
 def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: int,
                 weights: Optional[str], include_plain: bool,
-                compare: Sequence[str] = ()) -> List[Dict]:
-    """Latency/throughput/memory rows for every method and size on one device."""
+                compare: Sequence[str] = (), threads: int = 0) -> List[Dict]:
+    """Latency/throughput/memory rows for every method and size on one device.
+
+    ``threads``: the engines' num_threads (0 = automatic).
+    """
     import cv2
     from ..engine import MatchingEngine
     from ..models.reference import reference_forward
@@ -205,12 +208,14 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
         wpath = weights_path(weights)
     except WeightsError:  # no weights file (e.g. none shipped in this checkout): paper rows
         wpath = None
-    engine = MatchingEngine.from_weights(wpath, device=str(device), fp16=fp16) if wpath \
+    engine = MatchingEngine.from_weights(wpath, device=str(device), fp16=fp16,
+                                         num_threads=threads) if wpath \
         else None
     others = {}
     for spec in compare:  # NAME=PATH: more weights, timed interleaved with the shipped ones
         name, _, path = spec.partition('=')
-        others[name] = MatchingEngine.from_weights(path, device=str(device), fp16=fp16)
+        others[name] = MatchingEngine.from_weights(path, device=str(device), fp16=fp16,
+                                                   num_threads=threads)
     dtype = torch.float16 if fp16 else torch.float32
     tag = f'{device.type}-{"fp16" if fp16 else "fp32"}'
     for n in sizes:
@@ -357,7 +362,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument('--device', default='cpu', help='cpu | cuda | cuda:N (latency, window)')
     p.add_argument('--fp16', action='store_true', help='also time fp16 autocast on CUDA')
     p.add_argument('--threads', type=int, default=0,
-                   help='torch threads of this process (0 = leave as is)')
+                   help='torch threads of this process and its engines (0 = automatic)')
     p.add_argument('--sizes', type=int, nargs='+', default=[256, 512, 1024, 2048])
     p.add_argument('--reps', type=int, default=10)
     p.add_argument('--weights', default=None, help='weights file (default: shipped)')
@@ -405,7 +410,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f'\n{dev.type} {"fp16" if fp16 else "fp32"}:')
             report['rows'] += bench_sizes(args.sizes, dev, fp16, args.reps, args.weights,
                                           not args.no_plain and dev.type == 'cpu',
-                                          args.compare_weights)
+                                          args.compare_weights, args.threads)
         print_table(report['rows'])
     if 'paper' in sections:
         from .bench_gnn import paper_comparison
@@ -421,8 +426,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f'{eq["identical_mutual_argmax"]} ({eq["mutual_argmax_matches"]})')
         print(f'GNN: {eq["gnn_gflop"]:.1f} GFLOP in {eq["gnn_median_ms"]:.0f} ms = '
               f'{eq["gnn_gflops_per_s"]:.0f} GFLOP/s = {eq["gnn_pct_of_peak"]:.0f} % of the '
-              f'matmul peak sampled between the same reps ({eq["matmul_peak_gflops_per_s"]:.0f}'
-              f' GFLOP/s)')
+              f'best matmul peak sample between the same reps '
+              f'({eq["matmul_peak_gflops_per_s"]:.0f} GFLOP/s)')
         print(f'early stop (tolerance 1e-5), reported apart: {eq["early_stop_median_ms"]:.0f} '
               f'ms, max |d log-assignment| vs 100 iterations '
               f'{eq["early_stop_max_abs_diff_log_assignment"]:.1e}, identical mutual argmax '
@@ -458,7 +463,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from ..engine import MatchingEngine
         print(f'\nwindow: K={args.window} references in one batch vs sequential calls '
               f'({device}):')
-        engine = MatchingEngine.from_weights(args.weights, device=str(device))
+        engine = MatchingEngine.from_weights(args.weights, device=str(device),
+                                             num_threads=args.threads)
         report['window'] = window_benchmark(engine, [n for n in (512, 1024)],
                                             args.window, max(4, args.reps // 2))
     if 'load' in sections and args.load > 0:
