@@ -196,7 +196,11 @@ def log_sinkhorn_matvec(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torc
     b = torch.zeros_like(log_nu)
     kernel = (scores + a[:, :, None]).exp()
     su, sv = torch.ones_like(mu), torch.ones_like(nu)
+    recoveries, log_domain = 0, False
     for it in range(iters):
+        if log_domain:  # see below: u, v are a, b (su = sv = 1)
+            a, b = exact_iteration(b)
+            continue
         sv_before = sv
         if it > 0:
             su = scaling(mu, _row_sums(kernel, sv), pad_rows)
@@ -208,12 +212,17 @@ def log_sinkhorn_matvec(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torc
         if not (low > 0.0 and high < math.inf):  # a sum under- or overflowed (or NaN)
             a, b = exact_iteration(absorbed(b, sv_before, cols))
             su, sv = torch.ones_like(mu), torch.ones_like(nu)
-            kernel = (scores + a[:, :, None] + b[:, None, :]).exp()
+            recoveries += 1
+            # Potentials that outrun float range every few iterations (extreme scores):
+            # the rest in the log domain, without kernels that would not survive.
+            log_domain = recoveries >= 3 and 4 * recoveries >= it + 1
+            if not log_domain:
+                kernel = (scores + a[:, :, None] + b[:, None, :]).exp()
         elif max(math.log(high), -math.log(low)) > absorb_above and it + 1 < iters:
             a, b = absorbed(a, su, rows), absorbed(b, sv, cols)
             su, sv = torch.ones_like(mu), torch.ones_like(nu)
             kernel = (scores + a[:, :, None] + b[:, None, :]).exp()
-        if tol > 0 and it + 1 < iters and (it + 1) % 10 == 0:
+        if tol > 0 and not log_domain and it + 1 < iters and (it + 1) % 10 == 0:
             # sv was just updated, so columns are exact; rows measure convergence.
             row = su * _row_sums(kernel, sv)
             error = where_valid((row / mu).log(), rows).abs().max()
