@@ -208,7 +208,8 @@ def paper_comparison(n: int, reps: int) -> Dict:
                                                   times['optimised'])],
         'max_abs_diff_log_assignment': float(
             (fast['log_assignment'] - plain['log_assignment']).abs().max()),
-        'identical_matches_at_0.2': bool(torch.equal(fast['matches0'], plain['matches0'])),
+        'identical_matches_at_threshold': bool(torch.equal(fast['matches0'],
+                                                           plain['matches0'])),
         'identical_mutual_argmax': bool(torch.equal(any_fast, any_plain)),
         'mutual_argmax_matches': int((any_fast > -1).sum()),
         'gnn_median_ms': med['gnn'],
