@@ -3,7 +3,10 @@
 """The matching engine shared by the ROS node, ImageMatcher, replay and evaluation tools.
 
 It owns the model and its device, turns ``Features`` into device tensors once per keyframe
-(``prepare``), and matches two prepared keyframes (``match``). Imports torch, never rclpy.
+(``prepare``), matches two prepared keyframes (``match_prepared``) or one keyframe against a
+window of references in one batch (``match_window``). Per call it sets the CPU threads
+(``num_threads``, threads.py). ``backend='onnxruntime'`` runs the GNN through ONNX Runtime
+(onnx_backend.py). Imports torch, never rclpy.
 """
 
 from __future__ import annotations
