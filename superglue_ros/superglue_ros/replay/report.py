@@ -338,9 +338,9 @@ def plot_pose_errors(reports: Dict[str, Dict[str, Any]], out: Path,
         axes[2].plot(np.concatenate([[0], err]), np.arange(len(err) + 1) / max(len(err), 1),
                      label=mode)
     axes[0].set(xlabel='keyframe id', ylabel='rotation error [deg]', yscale='log',
-                title='Rotation error per keyframe pair')
+                title='Rotation error per keyframe pair (no pose: 90)')
     axes[1].set(xlabel='keyframe id', ylabel='translation direction error [deg]',
-                title='Translation direction error per pair')
+                title='Translation direction error (no pose: 90)')
     axes[2].set(xlabel='pose error [deg]', ylabel='share of pairs', xlim=(0, 20), ylim=(0, 1),
                 title='Cumulative pose error (AUC up to 5/10/20 deg)')
     for th in (5, 10, 20):
