@@ -25,6 +25,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 from superglue_ros_msgs.msg import Correspondences
 
@@ -92,8 +93,12 @@ class ReferenceBackendNode(Node):
         self._path_pub = self.create_publisher(Path, 'path', reliable_qos(10))
         self.create_subscription(Correspondences, 'correspondences', self._on_correspondences,
                                  reliable_qos(100))
-        self.create_subscription(Image, 'depth', self._on_depth, image_qos())
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, image_qos())
+        # Sensor-data QoS like the camera's other subscribers, overridable from YAML.
+        overridable = QoSOverridingOptions.with_default_policies()
+        self.create_subscription(Image, 'depth', self._on_depth, image_qos(),
+                                 qos_overriding_options=overridable)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, image_qos(),
+                                 qos_overriding_options=overridable)
         self.get_logger().info(
             'REFERENCE back-end (example consumer, not the product): sliding-window RGB-D BA, '
             f'window {self._window}, camera '
@@ -113,6 +118,14 @@ class ReferenceBackendNode(Node):
     def buffered_depth_images(self) -> int:
         """Return how many depth images wait for their keyframe."""
         return len(self._depths)
+
+    def has_depth(self, stamp: int) -> bool:
+        """Return True when a depth image stamped ``stamp`` [ns] is buffered."""
+        return stamp in self._depths
+
+    def dropped(self) -> int:
+        """Return the Correspondences taken but not answered with Odometry (all reasons)."""
+        return sum(self.counts[k] for k in ('errors', 'not_ok', 'dropped_no_intrinsics'))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         if self._camera is not None:

@@ -105,7 +105,8 @@ def prepare_evaluation(info: BagInfo, groundtruth: Optional[str], camera: Option
 
 
 def evaluate_mode(info: BagInfo, report: Dict[str, Any], ev: Evaluation, out: Path,
-                  progress: bool, ransac_px: float = 1.0) -> None:
+                  progress: bool, domain_id: Optional[int] = None, timeout: float = 60.0,
+                  ransac_px: float = 1.0) -> None:
     """Add ground-truth pose errors and the back-end's trajectory figures to ``report``."""
     if ev.trajectory is None or report.get('partial'):
         return
@@ -129,7 +130,7 @@ def evaluate_mode(info: BagInfo, report: Dict[str, Any], ev: Evaluation, out: Pa
             ev.depths.update(read_depths(info, missing))
         start = time.perf_counter()
         trajectory, counts = run_backend(messages, ev.depths, ev.camera, progress,
-                                         desc=f'back-end ({mode})')
+                                         f'back-end ({mode})', domain_id, timeout)
         seconds = time.perf_counter() - start
         report['backend'] = {**evaluate_trajectory(trajectory, ev.groundtruth),
                              'counts': counts, 'seconds': seconds,
@@ -221,5 +222,5 @@ def _run_mode(info: BagInfo, out: Path, matcher: str, ev: Evaluation, rate, weig
                   params_file=str(params) if params else None)
     report = write_report(info, recorder.records, result, out,
                           0 if result.get('interrupted') else visualisations)
-    evaluate_mode(info, report, ev, out, progress)
+    evaluate_mode(info, report, ev, out, progress, domain_id, timeout)
     return report

@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """The reference back-end on a replay's output, and trajectory accuracy with ``evo``.
 
-The recorded Correspondences of one matcher mode and the bag's depth images go through the
-reference sliding-window BA (``backend.ba``, the module the reference back-end node runs), in
-keyframe order and in this process, so every matcher mode gets the same back-end on the same
-input. ATE (SE(3) Umeyama alignment, no scale: RGB-D) and RPE (between consecutive keyframes)
-against the ground truth come from ``evo``.
+The recorded Correspondences of one matcher mode and the bag's depth images are played over
+DDS into the reference back-end node (``nodes/reference_backend_node``: sliding-window BA of
+``backend.ba``), one keyframe pair at a time, so every matcher mode gets the same back-end on
+the same input whatever the matcher's speed; its published Path is the trajectory. ATE
+(SE(3) Umeyama alignment, no scale: RGB-D) and RPE (between consecutive keyframes) against the
+ground truth come from ``evo``.
 """
 
 from __future__ import annotations
@@ -35,27 +36,97 @@ def require_backend_dependencies() -> None:
                           f'pip install {" ".join(missing)}')
 
 
-def run_backend(messages: Dict[int, Any], depths: Dict[int, np.ndarray], camera: Camera,
-                progress: bool = True, desc: str = 'back-end'
-                ) -> Tuple[List[Tuple[float, np.ndarray]], Dict[str, int]]:
-    """Feed Correspondences (ok, by current stamp [ns]) and depth to a SlidingWindowBA.
+class BackendError(ReplayError):
+    """The reference back-end node did not answer (start-up, DDS discovery, a timeout)."""
 
-    Returns (trajectory: (stamp [s], camera-to-world) per keyframe, the back-end's counts).
+
+def run_backend(messages: Dict[int, Any], depths: Dict[int, np.ndarray], camera: Camera,
+                progress: bool = True, desc: str = 'back-end', domain_id: Optional[int] = None,
+                timeout: float = 60.0) -> Tuple[List[Tuple[float, np.ndarray]], Dict[str, int]]:
+    """Play Correspondences (ok, by current stamp [ns]) and depth into the back-end node.
+
+    A ReferenceBackendNode runs in its own in-process graph; the camera's CameraInfo, then
+    for each keyframe pair in order its depth images (16UC1) and its Correspondences go over
+    DDS, the next pair only once the node answered the last (Odometry) or counted it as
+    dropped. Returns (the node's last Path as (stamp [s], camera-to-world) per keyframe, the
+    node's and its bundle adjustment's counts).
     """
+    from builtin_interfaces.msg import Time
+    from nav_msgs.msg import Odometry, Path as PathMsg
+    from sensor_msgs.msg import Image
+    from superglue_ros_msgs.msg import Correspondences
     from tqdm import tqdm
 
-    from ..backend.ba import matches_from_message, SlidingWindowBA
+    from ..datasets.rgbd import quat_to_matrix
+    from ..nodes.reference_backend_node import ReferenceBackendNode
+    from ..ros.conversions import numpy_to_image
+    from ..ros.graph import Graph, GraphError, reliable_input_overrides, reliable_qos
     from ..ros.sync import time_ns
+    from ..tools.make_bag import camera_info
 
-    ba = SlidingWindowBA(camera)
-    for stamp in tqdm(sorted(messages), desc=desc, unit='keyframe', disable=not progress,
-                      dynamic_ncols=True):
-        msg = messages[stamp]
-        ref = time_ns(msg.reference_stamp)
-        if not ba.order:
-            ba.start(int(msg.reference_keyframe_id), ref * 1e-9)
-        ba.add(matches_from_message(msg, depths.get(ref), depths.get(stamp)))
-    return ba.trajectory(), dict(ba.counts)
+    answered: List[Any] = []
+    last_path: List[Any] = [None]
+    qos = reliable_qos(10)
+    try:
+        with Graph(domain_id, threads=2, name='superglue_replay_backend') as graph:
+            node = graph.add(ReferenceBackendNode(
+                context=graph.context,
+                parameter_overrides=reliable_input_overrides(['/depth', '/camera_info'], 10)))
+            driver = graph.create_node('superglue_replay_backend_driver')
+            corr_pub = driver.create_publisher(Correspondences, 'correspondences', qos)
+            depth_pub = driver.create_publisher(Image, 'depth', qos)
+            info_pub = driver.create_publisher(type(camera_info(camera, 0.0)), 'camera_info',
+                                               qos)
+            driver.create_subscription(Odometry, 'odometry', answered.append, qos)
+            driver.create_subscription(PathMsg, 'path',
+                                       lambda m: last_path.__setitem__(0, m), qos)
+            if not graph.wait_for(lambda: min(p.get_subscription_count() for p in
+                                              (corr_pub, depth_pub, info_pub)) >= 1
+                                  and driver.count_publishers('path') >= 1, 20.0):
+                raise BackendError('DDS discovery between the replay and the back-end node '
+                                   'timed out')
+            stamps = sorted(messages)
+            info_pub.publish(camera_info(camera, stamps[0] * 1e-9 if stamps else 0.0))
+            if not graph.wait_for(lambda: node.camera is not None, timeout):
+                raise BackendError('the back-end node did not take the CameraInfo')
+            sent: set = set()
+            dropped = 0
+            for stamp in tqdm(stamps, desc=desc, unit='keyframe', disable=not progress,
+                              dynamic_ncols=True):
+                msg = messages[stamp]
+                for s in (time_ns(msg.reference_stamp), stamp):
+                    if s in depths and s not in sent:
+                        mm = np.clip(np.round(depths[s] * 1000.0), 0, 65535)
+                        image = numpy_to_image(mm.astype(np.uint16), '16UC1')
+                        image.header.stamp = Time(sec=s // 10**9, nanosec=s % 10**9)
+                        depth_pub.publish(image)
+                        sent.add(s)
+                        if not graph.wait_for(lambda: node.has_depth(s), timeout):
+                            raise BackendError(f'the back-end node did not take the depth '
+                                               f'image at {s * 1e-9:.3f} s')
+                before = len(answered) + node.dropped()
+                corr_pub.publish(msg)
+                if not graph.wait_for(lambda: len(answered) + node.dropped() > before,
+                                      timeout):
+                    dropped += 1
+            graph.wait_for(lambda: last_path[0] is not None
+                           and len(last_path[0].poses) == len(node.backend.order), 2.0)
+            counts = {**{f'node_{k}': int(v) for k, v in node.counts.items()},
+                      **{k: int(v) for k, v in (node.backend.counts if node.backend else
+                                                {}).items()}}
+            if dropped:
+                counts['not_answered'] = dropped
+    except GraphError as exc:
+        raise BackendError(f'the back-end graph failed: {exc}') from exc
+    path = last_path[0]
+    trajectory = []
+    for pose in (path.poses if path is not None else []):
+        m = np.eye(4)
+        o, p = pose.pose.orientation, pose.pose.position
+        m[:3, :3] = quat_to_matrix(np.array([o.x, o.y, o.z, o.w]))
+        m[:3, 3] = [p.x, p.y, p.z]
+        trajectory.append((time_ns(pose.header.stamp) * 1e-9, m))
+    return trajectory, counts
 
 
 def _evo_trajectory(stamps: np.ndarray, poses: np.ndarray):
