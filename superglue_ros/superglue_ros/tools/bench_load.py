@@ -14,6 +14,7 @@ configuration's no-load figure from the same run.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -90,9 +91,7 @@ def stop_busy(processes: Sequence[subprocess.Popen]) -> None:
 def load_benchmark(max_load: int, keypoints: int = 1024, reps: int = 8, rounds: int = 2,
                    weights: Optional[str] = None, configs: Sequence = CONFIGS) -> Dict:
     """Latency p50/p95 per configuration with 0..max_load busy processes beside it."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec('onnxruntime') is None:  # optional dependency
         configs = [c for c in configs if c[1] != 'onnxruntime']
         print('  (onnxruntime not installed: its configurations are skipped)')
     results: Dict[str, Dict[int, List[Dict]]] = {c[0]: {} for c in configs}
