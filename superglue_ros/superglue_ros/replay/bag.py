@@ -246,6 +246,19 @@ def read_correspondences(path: Path, topic: str, wanted: Optional[Iterable[int]]
                          ) -> Dict[int, object]:
     """Correspondences messages of status ok in an output bag, by current keyframe stamp.
 
+    Only the pairs with the previous keyframe (``window_index`` 0: every pair under
+    ``window_size`` 1); ``read_window_correspondences`` gives every pair of a window.
+    ``wanted``: only these current stamps [ns]; None = all.
+    """
+    return {stamp: msg for (stamp, index), msg in
+            read_window_correspondences(path, topic, wanted).items() if index == 0}
+
+
+def read_window_correspondences(path: Path, topic: str, wanted: Optional[Iterable[int]] = None
+                                ) -> Dict[Tuple[int, int], object]:
+    """Correspondences of status ok by (current keyframe stamp [ns], ``window_index``).
+
+    ``window_index`` + 1 is the keyframe distance of the pair (1 = the previous keyframe).
     ``wanted``: only these current stamps [ns]; None = all.
     """
     from rclpy.serialization import deserialize_message
@@ -253,14 +266,14 @@ def read_correspondences(path: Path, topic: str, wanted: Optional[Iterable[int]]
     from superglue_ros_msgs.msg import Correspondences
 
     wanted = None if wanted is None else set(wanted)
-    found: Dict[int, object] = {}
+    found: Dict[Tuple[int, int], object] = {}
     with Reader(path) as reader:
         conns = [c for c in reader.connections if c.topic == topic]
         for _, _, raw in reader.messages(connections=conns):
             msg = deserialize_message(bytes(raw), Correspondences)
             stamp = time_ns(msg.current_stamp)
             if msg.status == Correspondences.STATUS_OK and (wanted is None or stamp in wanted):
-                found[stamp] = msg
+                found[(stamp, int(msg.window_index))] = msg
     return found
 
 

@@ -8,6 +8,11 @@ superglue.launch.py``. The bag's messages are published over real DDS, either at
 stamps (``rate`` factor) or as fast as the matcher allows: the next possible keyframe leaves
 only once every keyframe sent so far has been answered, so none is dropped. Every
 Correspondences message (and every Keypoints message of the front-end) is recorded.
+
+With ``window`` K > 1 (the matcher's ``window_size``) a keyframe is answered with up to K
+messages, one per (current, reference) pair; the keyframe counts as answered once, on the
+message that carries ``last_in_batch``, so back-pressure and the drop accounting stay per
+keyframe.
 """
 
 from __future__ import annotations
@@ -45,6 +50,13 @@ class Record:
     latency: float  # node: keypoints received -> published [s]
     end_to_end: Optional[float]  # replay: frame published -> correspondences received [s]
     message: str
+    window_index: int = 0  # keyframe distance - 1 (0 = the previous keyframe)
+    last_in_batch: bool = True  # the keyframe's last message: it is answered
+
+    @property
+    def distance(self) -> int:
+        """Keyframe distance between current and reference: 1 = the previous keyframe."""
+        return self.window_index + 1
 
 
 class Recorder:
@@ -54,6 +66,7 @@ class Recorder:
         self.writer = writer
         self.sent_at: Dict[int, float] = {}  # stamp [ns] -> perf_counter() when published
         self.records: List[Record] = []
+        self.answered_keyframes = 0  # messages with last_in_batch: one per answered keyframe
         self.keypoints = 0
         self.errors = 0
         self.lock = threading.Lock()
@@ -65,6 +78,7 @@ class Recorder:
             record = self._summarise(msg, received)
             with self.lock:
                 self.records.append(record)
+                self.answered_keyframes += record.last_in_batch
         except Exception:  # noqa: BLE001 - an exception here would stop the executor
             with self.lock:
                 self.errors += 1
@@ -80,7 +94,8 @@ class Recorder:
             matches=len(msg.current_indices), inliers=int(np.sum(inlier)),
             verified=bool(msg.verified), latency=float(msg.latency),
             end_to_end=received - sent if sent is not None else None,
-            message=str(msg.status_message))
+            message=str(msg.status_message), window_index=int(msg.window_index),
+            last_in_batch=bool(msg.last_in_batch))
 
     def on_keypoints(self, msg) -> None:
         try:
@@ -95,13 +110,18 @@ class Recorder:
         with self.lock:
             return len(self.records)
 
+    def answered(self) -> int:
+        """Keyframes answered: their last (or only) message has arrived."""
+        with self.lock:
+            return self.answered_keyframes
+
 
 class Player:
     """The nodes of the launch file in ``graph``, a driver node publishing the bag's messages."""
 
     def __init__(self, graph: Graph, info: BagInfo, recorder: Recorder, weights: Path,
                  device: str, params: Optional[Path], max_keypoints: int,
-                 matcher: str = 'superglue'):
+                 matcher: str = 'superglue', window: Optional[int] = None):
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image
         from superglue_ros_msgs.msg import Correspondences, Keypoints
@@ -121,6 +141,8 @@ class Player:
                         if max_keypoints > 0 else [])
         overrides = [Parameter('matcher', value=matcher), Parameter('weights', value=str(weights)),
                      Parameter('device', value=device)] + keypoint_cap
+        if window is not None:  # else the parameters file decides, as under ros2 launch
+            overrides.append(Parameter('window_size', value=int(window)))
         overrides += reliable_input_overrides([info.image_topic, kp_topic], QUEUE_DEPTH)
         try:
             self.matcher = graph.add(MatcherNode(context=graph.context, cli_args=ros_args,
@@ -175,7 +197,7 @@ class Player:
         """Wait until ``target`` keyframes are answered or counted as dropped."""
         end = time.monotonic() + limit
         quiet_since = None
-        while len(self.recorder) + self.lost() < target:
+        while self.recorder.answered() + self.lost() < target:
             self.graph.check()
             if time.monotonic() > end:
                 return False
@@ -218,22 +240,23 @@ class Player:
                 # far is answered (or counted as dropped by the node).
                 target = self.keyframes_sent()
                 if not self.settled(target, timeout):
-                    self.log.warning(f'{target - len(self.recorder) - self.lost()} keyframe(s) '
-                                     f'not answered in {timeout} s')
+                    missing = target - self.recorder.answered() - self.lost()
+                    self.log.warning(f'{missing} keyframe(s) not answered in {timeout} s')
             self._publish(is_image, t, msg)
             if is_image:
                 if rate is None and not self._frontend_took(self.sent['images'], timeout):
                     self.log.warning(f'front-end did not take frame {self.sent["images"]} in '
                                      f'{timeout} s')
                 bar.update(1)
-                bar.set_postfix(keyframes=self.keyframes_sent(), out=len(self.recorder))
+                bar.set_postfix(keyframes=self.keyframes_sent(), out=self.recorder.answered())
         self._frontend_took(self.sent['images'], timeout)  # it may still be on the last frames
         self.settled(self.keyframes_sent(), timeout)
         wall = time.perf_counter() - wall_start
-        bar.set_postfix(keyframes=self.keyframes_sent(), out=len(self.recorder))
+        bar.set_postfix(keyframes=self.keyframes_sent(), out=self.recorder.answered())
         bar.close()
         # Late messages: let the output subscription catch what is already on its way.
-        wait_for(lambda: len(self.recorder) + self.lost() >= self.keyframes_sent(), 1.0, 0.002)
+        wait_for(lambda: self.recorder.answered() + self.lost() >= self.keyframes_sent(), 1.0,
+                 0.002)
         return wall
 
     def _publish(self, is_image: bool, t: int, msg) -> None:
@@ -272,12 +295,14 @@ class Player:
             'max_keypoints': int(self.matcher.get_parameter('max_keypoints').value),
             'match_threshold': float(engine.match_threshold),
             'queue_policy': self.matcher.get_parameter('queue_policy').value,
+            'window_size': int(self.matcher.get_parameter('window_size').value),
         }
 
 
 def play(info: BagInfo, recorder: Recorder, rate: Optional[float], weights: Path, device: str,
          params: Optional[Path], max_keypoints: int, domain_id: Optional[int], progress: bool,
-         timeout: float, matcher: str = 'superglue') -> Dict[str, Any]:
+         timeout: float, matcher: str = 'superglue', window: Optional[int] = None
+         ) -> Dict[str, Any]:
     """Run the nodes in a fresh graph, play the bag into them; returns ``Player.result``.
 
     ``result['interrupted']`` names what stopped the replay early (Ctrl-C, SIGTERM, the ROS
@@ -286,7 +311,7 @@ def play(info: BagInfo, recorder: Recorder, rate: Optional[float], weights: Path
     try:
         with Graph(domain_id, threads=4, name='superglue_replay_executor') as graph:
             player = Player(graph, info, recorder, weights, device, params, max_keypoints,
-                            matcher)
+                            matcher, window)
             interrupted = None
             try:
                 player.discover()

@@ -1,6 +1,12 @@
 # Copyright 2026 The superglue_ros authors
 # SPDX-License-Identifier: Apache-2.0
-"""The replay's report: figures (report.json), a table (report.md), plots and match pictures."""
+"""The replay's report: figures (report.json), a table (report.md), plots and match pictures.
+
+With a keyframe window (``window_size`` K > 1) a keyframe has up to K pairs. The headline match
+figures stay those of the pairs with the previous keyframe (comparable with K = 1), latency is
+per keyframe up to its last message, and ``report['window']`` adds the figures by keyframe
+distance 1..K; with K = 1 the report is what it always was.
+"""
 
 from __future__ import annotations
 
@@ -36,11 +42,20 @@ def _ratio(r: Record):
     return r.inliers / r.matches if r.verified and r.matches else None
 
 
+def _window_size(result: Dict[str, Any]) -> int:
+    return int(result.get('window_size', 1))
+
+
 def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -> Dict[str, Any]:
     """Every figure of the report from the recorded messages and the run's ``result``."""
     names = status_names()
-    records = sorted(records, key=lambda r: r.current_stamp_ns)
-    ok = [r for r in records if names.get(r.status) == 'ok']
+    records = sorted(records, key=lambda r: (r.current_stamp_ns, r.window_index))
+    window = _window_size(result)
+    ok_pairs = [r for r in records if names.get(r.status) == 'ok']
+    # Headline match figures: pairs with the previous keyframe (all pairs when K = 1);
+    # latencies: a keyframe is done with its last message (every message when K = 1).
+    ok = [r for r in ok_pairs if r.window_index == 0]
+    done = [r for r in ok_pairs if r.last_in_batch]
     stats = result['node_stats']
     drops = {
         'queue_full': int(stats.get('dropped_queue_full', 0)),
@@ -50,6 +65,7 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
     }
     ratios = [_ratio(r) for r in ok if _ratio(r) is not None]
     kin, kout = result['keyframes_in'], len(records)
+    answered = sum(r.last_in_batch for r in records)  # one per keyframe, whatever K
     report: Dict[str, Any] = {
         'bag': str(info.path), 'storage': info.storage, 'image_topic': info.image_topic,
         'keypoints_topic': info.keypoints_topic,
@@ -60,8 +76,8 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
         'frames_read': info.num_images, 'frames_published': result['frames_published'],
         'keyframes_in': kin, 'correspondences_out': kout,
         # Every keyframe sent is answered or counted as dropped by name.
-        'unaccounted': kin - kout - sum(drops.values()),
-        'all_keyframes_accounted': kin == kout + sum(drops.values()),
+        'unaccounted': kin - answered - sum(drops.values()),
+        'all_keyframes_accounted': kin == answered + sum(drops.values()),
         'statuses': dict(Counter(names.get(r.status, str(r.status)) for r in records)),
         'drops': drops, 'dropped_total': sum(drops.values()),
         'rejections': {k[len('rejected_'):]: int(v) for k, v in stats.items()
@@ -69,9 +85,9 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
         'matches_per_keyframe': float(np.mean([r.matches for r in ok])) if ok else 0.0,
         'matches_median': float(np.median([r.matches for r in ok])) if ok else 0.0,
         'inlier_ratio': float(np.mean(ratios)) if ratios else 0.0,
-        'latency_s': percentiles([r.latency for r in ok]),
-        'end_to_end_s': percentiles([r.end_to_end for r in ok if r.end_to_end is not None]),
-        'keyframes_per_s': kout / result['wall_s'] if result['wall_s'] > 0 else 0.0,
+        'latency_s': percentiles([r.latency for r in done]),
+        'end_to_end_s': percentiles([r.end_to_end for r in done if r.end_to_end is not None]),
+        'keyframes_per_s': answered / result['wall_s'] if result['wall_s'] > 0 else 0.0,
         'output_bag': result['output_bag'], 'output_topic': CORRESPONDENCES_TOPIC,
     }
     interrupted = result.get('interrupted')
@@ -94,9 +110,31 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
         {'current_id': r.current_id, 'reference_id': r.reference_id,
          'stamp': r.current_stamp_ns * 1e-9, 'status': names.get(r.status, r.status),
          'matches': r.matches, 'inliers': r.inliers, 'inlier_ratio': _ratio(r),
-         'latency_s': r.latency, 'end_to_end_s': r.end_to_end, 'message': r.message}
+         'latency_s': r.latency, 'end_to_end_s': r.end_to_end, 'message': r.message,
+         **({'distance': r.distance} if window > 1 else {})}
         for r in records]
+    if window > 1:
+        report['window'] = window_figures(ok_pairs, window, answered)
     return report
+
+
+def window_figures(ok_pairs: List[Record], window: int, answered: int) -> Dict[str, Any]:
+    """Pairs, matches and inlier ratio by keyframe distance 1..``window`` (status ok pairs)."""
+    per_keyframe = Counter(r.current_stamp_ns for r in ok_pairs)
+    rows = []
+    for d in range(1, window + 1):
+        pairs = [r for r in ok_pairs if r.distance == d]
+        ratios = [_ratio(r) for r in pairs if _ratio(r) is not None]
+        matches = [r.matches for r in pairs]
+        rows.append({'distance': d, 'pairs': len(pairs),
+                     'matches_mean': float(np.mean(matches)) if pairs else None,
+                     'matches_median': float(np.median(matches)) if pairs else None,
+                     'inlier_ratio': float(np.mean(ratios)) if ratios else None,
+                     'inliers_mean': float(np.mean([r.inliers for r in pairs]))
+                     if pairs else None})
+    return {'size': window, 'keyframes_answered': answered, 'pairs': len(ok_pairs),
+            'keyframes_with_full_window': sum(n == window for n in per_keyframe.values()),
+            'by_distance': rows}
 
 
 def write_report(info: BagInfo, records: List[Record], result: Dict[str, Any], out: Path,
@@ -104,9 +142,13 @@ def write_report(info: BagInfo, records: List[Record], result: Dict[str, Any], o
     """Build the report, draw its figures into ``out``, write report.json and report.md."""
     report = build_report(info, records, result)
     names = status_names()
-    records = sorted(records, key=lambda r: r.current_stamp_ns)
+    # Per-keyframe plots and pictures: the pairs with the previous keyframe (all when K = 1).
+    records = sorted((r for r in records if r.window_index == 0),
+                     key=lambda r: r.current_stamp_ns)
     ok = [r for r in records if names.get(r.status) == 'ok']
     report['figures'] = plot_figures(records, out)
+    if report.get('window'):
+        report['figures'].append(plot_window({report['matcher']: report}, out))
     report['figures'] += match_pictures(info, ok, result['bag_times'],
                                         Path(result['output_bag']), out, visualisations)
     write_files(report, out)
@@ -165,6 +207,44 @@ def plot_figures(records: List[Record], out: Path) -> List[str]:
     fig.savefig(out / 'latency_histogram.png', dpi=100)
     plt.close(fig)
     return ['matches_per_keyframe.png', 'latency_histogram.png']
+
+
+def plot_window(reports: Dict[str, Dict[str, Any]], out: Path,
+                name: str = 'matches_by_distance.png') -> Optional[str]:
+    """Plot matches, inlier ratio (and rotation AUC@20, with ground truth) by distance."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    modes = [m for m, r in reports.items() if r.get('window')]
+    if not modes:
+        return None
+    with_gt = any('groundtruth' in row for m in modes
+                  for row in reports[m]['window']['by_distance'])
+    panels = [('matches_mean', 'matches per pair (mean)', None),
+              ('inlier_ratio', 'inlier ratio (mean)', (0, 1.05))]
+    if with_gt:
+        panels.append(('rotation_auc@20', 'rotation AUC@20 [%]', (0, 100)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, (key, label, ylim) in zip(axes[0], panels):
+        for mode in modes:
+            rows = reports[mode]['window']['by_distance']
+            pts = [(row['distance'], row[key] if key in row
+                    else (row.get('groundtruth') or {}).get(key)) for row in rows]
+            pts = [(d, v) for d, v in pts if v is not None]
+            if pts:
+                ax.plot(*zip(*pts), 'o-', label=mode)
+        ax.set(xlabel='keyframe distance (1 = previous keyframe)', ylabel=label)
+        ax.set_xticks(range(1, max(reports[m]['window']['size'] for m in modes) + 1))
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.legend(fontsize=8)
+    fig.suptitle('By keyframe distance (window_size '
+                 f'{reports[modes[0]]["window"]["size"]})')
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=100)
+    plt.close(fig)
+    return name
 
 
 def match_pictures(info: BagInfo, ok: List[Record], bag_times: Dict[int, int],
@@ -250,10 +330,55 @@ def markdown(rep: Dict[str, Any]) -> str:
         'is frame published by the replay -> correspondences received (front-end and DDS '
         'included).', '',
     ]
+    if rep.get('window'):
+        w = rep['window']
+        lines += [
+            f'Window of {w["size"]} keyframes (parameter window_size): '
+            f'{w["keyframes_answered"]} keyframes answered with {rep["correspondences_out"]} '
+            f'messages, {w["pairs"]} matched pairs. The match figures in this table and the '
+            'ground-truth section are those of the pairs with the previous keyframe (as with '
+            'a window of 1), the table by distance has every pair; latencies run to the '
+            "keyframe's last message.", '']
+    lines += window_markdown({rep.get('matcher', 'superglue'): rep})
     lines += groundtruth_markdown({rep.get('matcher', 'superglue'): rep})
     lines += backend_markdown({rep.get('matcher', 'superglue'): rep})
     lines += [f'![{name}]({name})' for name in rep['figures']]
     return '\n'.join(lines) + '\n'
+
+
+def window_markdown(reports: Dict[str, Dict[str, Any]]) -> List[str]:
+    """Table by keyframe distance 1..K, one row per (matcher,) distance (empty for K = 1)."""
+    modes = [m for m, r in reports.items() if r.get('window')]
+    if not modes:
+        return []
+    several = len(reports) > 1
+    with_gt = any('groundtruth' in row for m in modes
+                  for row in reports[m]['window']['by_distance'])
+    head = (['matcher'] if several else []) + [
+        'distance', 'pairs', 'matches per pair (mean)', 'inlier ratio (mean)']
+    if with_gt:
+        head += ['rotation AUC@20 [%]', 'pose AUC@20 [%]', 'pose not estimated']
+    size = reports[modes[0]]['window']['size']
+    lines = [f'## By keyframe distance (window of {size})', '',
+             f'Each keyframe is matched against the {size} newest stored keyframes in one '
+             'batch; distance 1 is the previous keyframe. The first keyframes have fewer '
+             'references: '
+             + '; '.join(f'{m + ": " if several else ""}'
+                         f'{reports[m]["window"]["keyframes_with_full_window"]} of '
+                         f'{reports[m]["window"]["keyframes_answered"]} keyframes with all '
+                         f'{size}' for m in modes) + '.', '',
+             '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for m in modes:
+        for row in reports[m]['window']['by_distance']:
+            cells = ([m] if several else []) + [
+                str(row['distance']), str(row['pairs']), _cell(row['matches_mean']),
+                _cell(row['inlier_ratio'], '{:.3f}')]
+            if with_gt:
+                gt = row.get('groundtruth') or {}
+                cells += [_cell(gt.get('rotation_auc@20')), _cell(gt.get('pose_auc@20')),
+                          _cell(gt.get('pairs_failed'), '{:d}')]
+            lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines + ['']
 
 
 def _cell(value, fmt: str = '{:.1f}') -> str:
@@ -379,6 +504,7 @@ def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) 
     lines += [f'| {label} | ' + ' | '.join(fn(reports[m]) for m in modes) + ' |'
               for label, fn in rows]
     lines += ['']
+    lines += window_markdown(reports)
     lines += groundtruth_markdown(reports)
     lines += backend_markdown(reports)
     lines += [f'![{name}]({name})' for name in figures]
@@ -397,6 +523,8 @@ def write_comparison(reports: Dict[str, Dict[str, Any]], out: Path,
         if r.get('groundtruth'):
             summary[m]['groundtruth'] = {k: v for k, v in r['groundtruth'].items()
                                          if k != 'per_keyframe'}
+        if r.get('window'):
+            summary[m]['window'] = r['window']
         if r.get('backend'):
             summary[m]['backend'] = {k: v for k, v in r['backend'].items()
                                      if not k.endswith('_xyz')}

@@ -17,12 +17,13 @@ from typing import Any, Dict, Optional, Sequence
 
 from . import ReplayError
 from .bag import (BagInfo, BagWriter, check_depth, CORRESPONDENCES_TYPE, image_bag_times,
-                  inspect_bag, KEYPOINTS_TYPE, read_camera_info, read_correspondences,
-                  read_depths)
+                  inspect_bag, KEYPOINTS_TYPE, read_camera_info, read_depths,
+                  read_window_correspondences)
 from .groundtruth import (check_coverage, keyframe_pose_errors, load_groundtruth,
                           resolve_camera, summarise)
 from .player import play, Recorder
-from .report import (plot_pose_errors, write_comparison, write_files, write_report)
+from .report import (plot_pose_errors, plot_window, write_comparison, write_files,
+                     write_report)
 from .trajectory import (evaluate_trajectory, plot_trajectories, require_backend_dependencies,
                          run_backend)
 from ..ros.sync import time_ns
@@ -65,6 +66,17 @@ def _output_bag(out: Path) -> Path:
 
 
 MATCHERS = ('superglue', 'orb_nn')  # values of the matcher node's parameter ``matcher``
+
+
+def check_window(window: Optional[int]) -> None:
+    """``--window`` within the matcher's ``window_size`` range; ReplayError naming the fix."""
+    if window is None:
+        return
+    from ..nodes.matcher_node import PARAMETERS
+    low, high = next(p.irange for p in PARAMETERS if p.name == 'window_size')
+    if isinstance(window, bool) or not isinstance(window, int) or not low <= window <= high:
+        raise ReplayError(f'--window must be an integer from {low} to {high} (the matcher '
+                          f'parameter window_size), got {window!r}')
 
 
 @dataclass
@@ -110,8 +122,18 @@ def evaluate_mode(info: BagInfo, report: Dict[str, Any], ev: Evaluation, out: Pa
     """Add ground-truth pose errors and the back-end's trajectory figures to ``report``."""
     if ev.trajectory is None or report.get('partial'):
         return
-    messages = read_correspondences(Path(report['output_bag']), CORRESPONDENCES_TOPIC)
+    pairs = read_window_correspondences(Path(report['output_bag']), CORRESPONDENCES_TOPIC)
+    # The headline (and the back-end) take the pairs with the previous keyframe: all of them
+    # with window_size 1.
+    messages = {stamp: msg for (stamp, index), msg in pairs.items() if index == 0}
     rows = keyframe_pose_errors(messages, ev.trajectory, ev.camera, ransac_px)
+    if report.get('window'):
+        for entry in report['window']['by_distance']:
+            d = entry['distance']
+            at_d = rows if d == 1 else keyframe_pose_errors(
+                {stamp: msg for (stamp, index), msg in pairs.items() if index == d - 1},
+                ev.trajectory, ev.camera, ransac_px)
+            entry['groundtruth'] = summarise(at_d)
     c = ev.camera
     report['groundtruth'] = {
         'file': str(ev.groundtruth), 'ransac_px': ransac_px,
@@ -120,6 +142,8 @@ def evaluate_mode(info: BagInfo, report: Dict[str, Any], ev: Evaluation, out: Pa
         **summarise(rows), 'per_keyframe': rows}
     mode = report.get('matcher', 'superglue')
     figures = [plot_pose_errors({mode: report}, out)]
+    if report.get('window'):
+        plot_window({mode: report}, out)  # again, now with the rotation AUC by distance
     if ev.backend:
         if ev.depths is None:
             ev.depths = {}
@@ -148,14 +172,18 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
                visualisations: int = 3, groundtruth: Optional[str] = None,
                camera: Optional[str] = None, backend: bool = False,
                matcher: str = 'superglue', compare: Sequence[str] = (),
-               depth_topic: Optional[str] = None) -> Dict[str, Any]:
+               depth_topic: Optional[str] = None, window: Optional[int] = None
+               ) -> Dict[str, Any]:
     """Replay ``bag`` into the nodes; write the output bag and report into ``out``.
 
     ``rate`` None = as fast as possible with back-pressure. ``max_keypoints`` > 0 overrides
     the parameter of both nodes. ``groundtruth`` (TUM file) adds relative-pose errors per
     keyframe pair, ``backend`` the reference back-end's ATE/RPE (needs depth in the bag).
     ``compare`` replays the bag again with each other matcher mode: one sub-directory per
-    mode and a side-by-side report in ``out``. Returns the report dict of ``matcher`` (also
+    mode and a side-by-side report in ``out``. ``window`` K sets the matcher's
+    ``window_size`` (None = the parameters file's): every mode matches each keyframe against
+    the K newest, and the report adds matches, inlier ratio (and pose AUC) by keyframe
+    distance. Returns the report dict of ``matcher`` (also
     written as report.json), with ``modes`` holding every mode's report when comparing. An
     interrupted replay (Ctrl-C, SIGTERM) still closes the bag and writes the report, marked
     ``partial``; the output bag survives a killed replay up to its last second.
@@ -164,12 +192,14 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
     for m in modes:
         if m not in MATCHERS:
             raise ReplayError(f'unknown matcher {m!r}: choose from {", ".join(MATCHERS)}')
+    check_window(window)
     info = inspect_bag(bag, image_topic, keypoints_topic, depth_topic)
     ev = prepare_evaluation(info, groundtruth, camera, backend)
     out = Path(out)
     if len(modes) == 1:
         return _run_mode(info, out, modes[0], ev, rate, weights, device, params_file,
-                         max_keypoints, domain_id, storage, progress, timeout, visualisations)
+                         max_keypoints, domain_id, storage, progress, timeout, visualisations,
+                         window)
     out.mkdir(parents=True, exist_ok=True)
     for name in ('report.json', 'report.md'):  # never leave an earlier run's report behind
         (out / name).unlink(missing_ok=True)
@@ -180,10 +210,10 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
                   file=sys.stderr)
         reports[m] = _run_mode(info, out / m, m, ev, rate, weights, device, params_file,
                                max_keypoints, domain_id, storage, progress, timeout,
-                               visualisations)
+                               visualisations, window)
         if reports[m].get('partial'):
             break
-    figures = [plot_pose_errors(reports, out)]
+    figures = [plot_pose_errors(reports, out), plot_window(reports, out)]
     if ev.backend:
         figures.append(plot_trajectories({m: r.get('backend') for m, r in reports.items()}, out))
     summary = write_comparison(reports, out, [f for f in figures if f])
@@ -194,7 +224,7 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
 
 def _run_mode(info: BagInfo, out: Path, matcher: str, ev: Evaluation, rate, weights, device,
               params_file, max_keypoints, domain_id, storage, progress, timeout,
-              visualisations) -> Dict[str, Any]:
+              visualisations, window: Optional[int] = None) -> Dict[str, Any]:
     """One replay of the bag with one matcher mode into ``out``; returns its report."""
     from ..weights import weights_path, WeightsError  # torch: only once a replay starts
     try:
@@ -214,7 +244,7 @@ def _run_mode(info: BagInfo, out: Path, matcher: str, ev: Evaluation, rate, weig
     recorder = Recorder(writer)
     try:
         result = play(info, recorder, rate, weights_file, device, params, max_keypoints,
-                      domain_id, progress, timeout, matcher)
+                      domain_id, progress, timeout, matcher, window)
     finally:
         writer.close()
     result.update(recorded=dict(writer.counts), recorder_errors=recorder.errors,

@@ -18,6 +18,10 @@ pair (AUC@5/10/20, rotation AUC, plots; intrinsics from the bag's CameraInfo or 
 ``--backend`` runs the reference RGB-D bundle-adjustment back-end on the matches and the bag's
 depth (ATE/RPE with evo, trajectory plot), and ``--compare orb_nn`` replays the bag again with
 classical matching and puts both side by side. ROS 1 ``.bag`` files are read too.
+
+``--window K`` sets the matcher's ``window_size``: each keyframe is matched against the K
+newest stored keyframes in one batch, and the report adds pairs, matches, inlier ratio (and
+pose AUC with ground truth) by keyframe distance 1..K.
 """
 
 from __future__ import annotations
@@ -63,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
                    help='ROS domain id (default: ROS_DOMAIN_ID or 0)')
     p.add_argument('--storage', choices=STORAGES, default='sqlite3',
                    help='storage of the output bag')
+    p.add_argument('--window', type=int, default=None, metavar='K',
+                   help='match each keyframe against the K newest keyframes (the matcher '
+                        "parameter window_size; default: the parameters file's, 1); the "
+                        'report adds figures by keyframe distance 1..K')
     p.add_argument('--timeout', type=float, default=60.0,
                    help='seconds to wait for one keyframe before giving up on it')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -105,6 +113,11 @@ def _summary_line(mode: str, report: dict) -> None:
             f'{report["matches_per_keyframe"]:.1f} matches/keyframe, inlier ratio '
             f'{report["inlier_ratio"]:.3f}, latency p50 {lat["p50"] * 1e3:.0f} ms, '
             f'p95 {lat["p95"] * 1e3:.0f} ms')
+    window = report.get('window')
+    if window:
+        line += '; matches by distance ' + '/'.join(
+            '-' if row['matches_mean'] is None else f'{row["matches_mean"]:.0f}'
+            for row in window['by_distance']) + f' (window {window["size"]})'
     gt, be = report.get('groundtruth'), report.get('backend')
     if gt:
         line += (f'; pose AUC@5/10/20 {gt["pose_auc@5"]:.1f}/{gt["pose_auc@10"]:.1f}/'
@@ -144,7 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             args.domain_id, args.storage, not args.no_progress, args.timeout,
                             groundtruth=args.groundtruth, camera=args.camera,
                             backend=args.backend, matcher=args.matcher, compare=args.compare,
-                            depth_topic=args.depth_topic)
+                            depth_topic=args.depth_topic, window=args.window)
     except ReplayError as exc:
         print(f'superglue-replay: {exc}', file=sys.stderr)
         return 2
