@@ -14,21 +14,54 @@ import numpy as np
 DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', 'equidistant')
 MIN_POSE_INLIERS = 5  # the minimal sample of an essential matrix
 
+# Robust estimators of verify_fundamental / verify_essential, by name. 'ransac' is OpenCV's
+# classic RANSAC (the only method before: 7-point fundamental / 5-point essential samples, no
+# local optimisation); the usac_* names are OpenCV's USAC presets (local optimisation and a
+# final least-squares polish, so more of the true matches are kept at the same threshold).
+# superglue_ros/evaluation/verification.py measures them on real pairs against ground truth;
+# docs/PERFORMANCE.md has the figures behind the default.
+VERIFY_METHODS = {
+    'ransac': cv2.RANSAC,
+    'usac_default': cv2.USAC_DEFAULT,
+    'usac_fm_8pts': cv2.USAC_FM_8PTS,
+    'usac_magsac': cv2.USAC_MAGSAC,
+    'usac_accurate': cv2.USAC_ACCURATE,
+}
+ESSENTIAL_ONLY_UNSUPPORTED = ('usac_fm_8pts',)  # an 8-point fundamental solver
+DEFAULT_VERIFY_METHOD = 'ransac'
+DEFAULT_MAX_ITERS = 1000  # OpenCV's own default for both estimators
+
+
+def _method_flag(method: str, essential: bool) -> int:
+    """Return the OpenCV flag of ``method``; ValueError names the valid choices."""
+    valid = [m for m in VERIFY_METHODS if not (essential and m in ESSENTIAL_ONLY_UNSUPPORTED)]
+    if method not in valid:
+        kind = 'essential' if essential else 'fundamental'
+        raise ValueError(f'verification method {method!r} is not available for the {kind} '
+                         f'matrix: use one of {valid}')
+    return VERIFY_METHODS[method]
+
 
 def verify_fundamental(points0: np.ndarray, points1: np.ndarray, threshold_px: float = 1.0,
-                       confidence: float = 0.999, seed: Optional[int] = 0) -> np.ndarray:
-    """Inlier mask [M] of matches under a RANSAC fundamental matrix (needs >= 8 matches).
+                       confidence: float = 0.999, seed: Optional[int] = 0,
+                       method: str = DEFAULT_VERIFY_METHOD,
+                       max_iters: int = DEFAULT_MAX_ITERS) -> np.ndarray:
+    """Inlier mask [M] of matches under a robust fundamental matrix (needs >= 8 matches).
 
-    ``threshold_px`` is the maximum distance to the epipolar line. With fewer than 8 matches
-    no model can be verified and every match is reported as an outlier.
+    ``threshold_px`` is the maximum distance to the epipolar line; ``method`` is a key of
+    VERIFY_METHODS and ``max_iters`` caps its sampling iterations. With fewer than 8 matches
+    no model can be verified and every match is reported as an outlier. The result is
+    deterministic: OpenCV's estimators draw from a fixed generator state, and ``seed`` (None:
+    leave it) also reseeds OpenCV's global generator for any code path that uses it.
     """
+    flag = _method_flag(method, essential=False)
     m = len(points0)
     if m < 8:
         return np.zeros(m, bool)
     if seed is not None:
         cv2.setRNGSeed(int(seed))
     _, mask = cv2.findFundamentalMat(points0.astype(np.float64), points1.astype(np.float64),
-                                     cv2.FM_RANSAC, threshold_px, confidence)
+                                     flag, threshold_px, confidence, int(max_iters))
     if mask is None:
         return np.zeros(m, bool)
     return mask.ravel().astype(bool)
@@ -249,17 +282,21 @@ def rotation_to_quaternion(r: np.ndarray) -> Tuple[float, float, float, float]:
 
 def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsics,
                      camera1: Optional[Intrinsics] = None, threshold_px: float = 1.0,
-                     confidence: float = 0.999, seed: Optional[int] = 0
+                     confidence: float = 0.999, seed: Optional[int] = 0,
+                     method: str = DEFAULT_VERIFY_METHOD, max_iters: int = DEFAULT_MAX_ITERS
                      ) -> Tuple[np.ndarray, Optional[RelativePose]]:
-    """Inlier mask [M] under a RANSAC essential matrix on undistorted points, and the pose.
+    """Inlier mask [M] under a robust essential matrix on undistorted points, and the pose.
 
     ``points0`` are pixels of the reference view (``camera0``), ``points1`` of the current one
     (``camera1``, default the same camera). ``threshold_px`` is the epipolar distance in
-    pixels, applied in normalised coordinates through the mean focal length. The pose
+    pixels, applied in normalised coordinates through the mean focal length; ``method``
+    (a key of VERIFY_METHODS except usac_fm_8pts), ``max_iters`` and ``seed`` are as in
+    verify_fundamental. The pose
     (camera 0 -> camera 1) is the decomposition of the essential matrix with the most matches
     in front of both cameras; None with fewer than MIN_POSE_INLIERS of them. With fewer than
     5 matches every match is an outlier and there is no pose.
     """
+    flag = _method_flag(method, essential=True)
     camera1 = camera0 if camera1 is None else camera1
     m = len(points0)
     if m < 5:
@@ -268,8 +305,8 @@ def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsi
     if seed is not None:
         cv2.setRNGSeed(int(seed))
     focal = (camera0.focal + camera1.focal) / 2
-    e, mask = cv2.findEssentialMat(p0, p1, np.eye(3), method=cv2.RANSAC, prob=confidence,
-                                   threshold=threshold_px / focal)
+    e, mask = cv2.findEssentialMat(p0, p1, np.eye(3), method=flag, prob=confidence,
+                                   threshold=threshold_px / focal, maxIters=int(max_iters))
     if e is None or mask is None:
         return np.zeros(m, bool), None
     inlier = mask.ravel().astype(bool)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from superglue_ros.geometry import (Intrinsics, relative_pose_error, rotation_to_quaternion,
-                                    verify_essential, verify_fundamental)
+                                    verify_essential, verify_fundamental, VERIFY_METHODS)
 
 K = np.array([[517.3, 0.0, 318.6], [0.0, 516.5, 255.3], [0.0, 0.0, 1.0]])
 # TUM freiburg1's calibration: strong radial distortion.
@@ -99,3 +99,54 @@ def test_rotation_to_quaternion(rotvec):
 def test_intrinsics_errors_name_the_field(k, d, model, match):
     with pytest.raises(ValueError, match=match):
         Intrinsics.from_values(k, d, model, (640, 480))
+
+
+def planted_outlier_scene(seed=3, n=400, wrong=120, noise_px=0.3):
+    """Return a pinhole two-view scene with pixel noise and ``wrong`` matches moved at random."""
+    points, r, t, _ = scene(seed, n)
+    p0 = project(points, np.eye(3), np.zeros(3), np.zeros(5), 'plumb_bob')
+    p1 = project(points, r, t, np.zeros(5), 'plumb_bob')
+    rng = np.random.default_rng(seed)
+    p0 += rng.normal(0, noise_px, p0.shape)
+    p1 += rng.normal(0, noise_px, p1.shape)
+    bad = rng.choice(n, wrong, replace=False)
+    p1[bad] = rng.uniform([0, 0], [640, 480], (wrong, 2))
+    return p0, p1, bad
+
+
+def test_default_verification_rejects_planted_outliers_and_is_deterministic():
+    p0, p1, bad = planted_outlier_scene()
+    good = np.setdiff1d(np.arange(len(p0)), bad)
+    camera = Intrinsics.from_values(K.ravel(), np.zeros(5), 'plumb_bob', (640, 480))
+    fundamental = verify_fundamental(p0, p1, 1.0)
+    essential, pose = verify_essential(p0, p1, camera, threshold_px=1.0)
+    for inlier in (fundamental, essential):
+        # A random point lands within 1 px of its epipolar line now and then: a few pass.
+        assert inlier[bad].sum() <= 6
+        # Noise of 0.3 px per coordinate: nearly every true match is within 1 px.
+        assert inlier[good].mean() > 0.9
+    assert pose is not None and pose.inliers >= 0.9 * len(good)
+    for seed in (0, 0, 7):  # same answer every call; the estimators do not drift with seeds
+        assert np.array_equal(verify_fundamental(p0, p1, 1.0, seed=seed), fundamental)
+        again, _ = verify_essential(p0, p1, camera, threshold_px=1.0, seed=seed)
+        assert np.array_equal(again, essential)
+
+
+@pytest.mark.parametrize('method', sorted(VERIFY_METHODS))
+def test_every_verification_method_rejects_planted_outliers(method):
+    p0, p1, bad = planted_outlier_scene()
+    inlier = verify_fundamental(p0, p1, 1.0, method=method)
+    assert inlier[bad].sum() <= 6 and inlier.sum() >= 0.6 * (len(p0) - len(bad))
+    if method != 'usac_fm_8pts':
+        camera = Intrinsics.from_values(K.ravel(), np.zeros(5), 'plumb_bob', (640, 480))
+        inlier, pose = verify_essential(p0, p1, camera, method=method)
+        assert inlier[bad].sum() <= 6 and pose is not None
+
+
+def test_unknown_verification_method_is_a_clear_error():
+    p0, p1, _ = planted_outlier_scene()
+    with pytest.raises(ValueError, match='usac_magsac'):
+        verify_fundamental(p0, p1, method='lmeds')
+    camera = Intrinsics.from_values(K.ravel(), np.zeros(5), 'plumb_bob', (640, 480))
+    with pytest.raises(ValueError, match='essential'):
+        verify_essential(p0, p1, camera, method='usac_fm_8pts')

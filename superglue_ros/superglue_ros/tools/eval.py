@@ -4,7 +4,9 @@
 
 Usage: ``superglue-eval tum FOLDER`` (real camera motion with RGB-D ground truth),
 ``superglue-eval pairs PAIRS --images DIR`` (relative pose) or
-``superglue-eval homography [--images DIR ...] [--graf DIR]``; ``--out FILE`` writes JSON.
+``superglue-eval homography [--images DIR ...] [--graf DIR]`` or
+``superglue-eval verification FOLDER`` (RANSAC / USAC verification of real matches);
+``--out FILE`` writes JSON.
 """
 
 from __future__ import annotations
@@ -128,6 +130,37 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
             'results': results}
 
 
+def cmd_verification(args: argparse.Namespace) -> Dict:
+    """Verification estimators (node's RANSAC and USAC presets) on our real TUM matches."""
+    from ..datasets.rgbd import load_camera, TumSequence
+    from ..evaluation import motion, verification
+    from ..features import OrbExtractor
+    seq = TumSequence(args.folder, load_camera(args.camera))
+    chosen = motion.select_pairs(seq, np.arange(len(seq)), args.gaps, args.stride,
+                                 min_covisibility=args.min_covisibility)
+    if args.max_pairs:
+        chosen = chosen[:args.max_pairs]
+    if not chosen:
+        raise ValueError(f'no frame pairs at gaps {args.gaps} s in {args.folder}')
+    engine = _engine(args.weights, args.device)
+    pairs = motion.make_pairs(seq, chosen, OrbExtractor(args.max_keypoints))
+    matched = []
+    for pair in pairs:
+        r = engine.match(pair.features0, pair.features1)
+        matched.append(verification.MatchedPair(pair, np.asarray(r.index0, int),
+                                                np.asarray(r.index1, int)))
+    res = verification.measure(matched, verification.candidates(), args.threshold_px,
+                               args.repeats)
+    floor = verification.unverified(matched)
+    print(f'Verification on {len(matched)} real pairs of {seq.root.name} (gaps {args.gaps} s, '
+          f'{args.max_keypoints} keypoints, threshold {args.threshold_px} px, '
+          f'{args.repeats} timed calls per pair and method)')
+    print(verification.table(res, floor))
+    return {'task': 'verification', 'folder': str(args.folder), 'pairs': len(matched),
+            'keypoints': args.max_keypoints, 'threshold_px': args.threshold_px,
+            'unverified': floor, 'results': res}
+
+
 def cmd_homography(args: argparse.Namespace) -> Dict:
     from ..evaluation import homography as hom
     from ..datasets.pairs import list_images
@@ -183,6 +216,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     choices=['grid', 'response'], help='ORB keypoint distributions to compare')
     st.add_argument('--no-sift', dest='sift', action='store_false',
                     help='skip the SIFT NN + ratio baseline')
+    sv = sub.add_parser('verification', help='RANSAC / USAC verification of real matches: '
+                        'time, inliers, precision and recall against TUM ground truth')
+    sv.add_argument('folder', help='folder with rgb.txt, depth.txt, groundtruth.txt')
+    sv.add_argument('--camera', default='fr1', help='fr1|fr2|fr3 intrinsics or a YAML file')
+    sv.add_argument('--gaps', type=float, nargs='+', default=[0.1, 0.3, 0.5, 1.0],
+                    help='[s] frame gaps of the pairs')
+    sv.add_argument('--stride', type=int, default=2, help='every n-th frame starts pairs')
+    sv.add_argument('--min-covisibility', type=float, default=0.3)
+    sv.add_argument('--max-keypoints', type=int, default=1024)
+    sv.add_argument('--max-pairs', type=int, default=0, help='0: all selected pairs')
+    sv.add_argument('--threshold-px', type=float, default=1.0,
+                    help='epipolar threshold (the node parameter verify_threshold_px)')
+    sv.add_argument('--repeats', type=int, default=3, help='timed calls per pair and method')
     sp = sub.add_parser('pairs', help='relative pose AUC on a pairs file')
     sp.add_argument('pairs')
     sp.add_argument('--images', required=True, help='directory holding the images')
@@ -198,7 +244,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sh.add_argument('--seed', type=int, default=2026)
     args = p.parse_args(argv)
     try:
-        out = {'pairs': cmd_pairs, 'homography': cmd_homography, 'tum': cmd_tum}[args.task](args)
+        out = {'pairs': cmd_pairs, 'homography': cmd_homography, 'tum': cmd_tum,
+               'verification': cmd_verification}[args.task](args)
     except (WeightsError, FileNotFoundError, ValueError) as exc:
         print(f'superglue-eval: {exc}', file=sys.stderr)
         return 2
