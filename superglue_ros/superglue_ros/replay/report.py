@@ -111,7 +111,9 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
          'stamp': r.current_stamp_ns * 1e-9, 'status': names.get(r.status, r.status),
          'matches': r.matches, 'inliers': r.inliers, 'inlier_ratio': _ratio(r),
          'latency_s': r.latency, 'end_to_end_s': r.end_to_end, 'message': r.message,
-         **({'distance': r.distance} if window > 1 else {})}
+         # Keyframe distance of a matched pair (None: no pair, e.g. the first keyframe).
+         **({'distance': r.distance if names.get(r.status) == 'ok' else None}
+            if window > 1 else {})}
         for r in records]
     if window > 1:
         report['window'] = window_figures(ok_pairs, window, answered)

@@ -37,7 +37,7 @@ from typing import Optional, Sequence
 from .demo_bag import make_demo_bag
 from ..replay import ReplayError, ReplayInterrupted
 from ..replay.bag import STORAGES
-from ..replay.run import MATCHERS, run_replay
+from ..replay.run import check_window, MATCHERS, run_replay
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,6 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         rate = 1.0 if args.rate is None else args.rate
     try:
+        check_window(args.window)  # before generating a demo bag
         if demo:
             bag = out / 'demo_bag'
             if not (bag / 'metadata.yaml').is_file():
