@@ -223,7 +223,7 @@ def plot_window(reports: Dict[str, Dict[str, Any]], out: Path,
         return None
     with_gt = any('groundtruth' in row for m in modes
                   for row in reports[m]['window']['by_distance'])
-    panels = [('matches_mean', 'matches per pair (mean)', None),
+    panels = [('matches_mean', 'matches per pair (mean)', (0, None)),
               ('inlier_ratio', 'inlier ratio (mean)', (0, 1.05))]
     if with_gt:
         panels.append(('rotation_auc@20', 'rotation AUC@20 [%]', (0, 100)))
@@ -362,9 +362,9 @@ def window_markdown(reports: Dict[str, Dict[str, Any]]) -> List[str]:
         head += ['rotation AUC@20 [%]', 'pose AUC@20 [%]', 'pose not estimated']
     size = reports[modes[0]]['window']['size']
     lines = [f'## By keyframe distance (window of {size})', '',
-             f'Each keyframe is matched against the {size} newest stored keyframes in one '
-             'batch; distance 1 is the previous keyframe. The first keyframes have fewer '
-             'references: '
+             f'Each keyframe is matched against the {size} newest stored keyframes (one '
+             'batched forward pass with the learned matcher, in turn with the classical one); '
+             'distance 1 is the previous keyframe. The first keyframes have fewer references: '
              + '; '.join(f'{m + ": " if several else ""}'
                          f'{reports[m]["window"]["keyframes_with_full_window"]} of '
                          f'{reports[m]["window"]["keyframes_answered"]} keyframes with all '
