@@ -15,11 +15,9 @@ DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', 'equidistant')
 MIN_POSE_INLIERS = 5  # the minimal sample of an essential matrix
 
 # Robust estimators of verify_fundamental / verify_essential, by name. 'ransac' is OpenCV's
-# classic RANSAC (the only method before: 7-point fundamental / 5-point essential samples, no
-# local optimisation); the usac_* names are OpenCV's USAC presets (local optimisation and a
-# final least-squares polish, so more of the true matches are kept at the same threshold).
-# superglue_ros/evaluation/verification.py measures them on real pairs against ground truth;
-# docs/PERFORMANCE.md has the figures behind the default.
+# classic RANSAC (7-point fundamental / 5-point essential samples, no local optimisation); the
+# usac_* names are OpenCV's USAC presets (local optimisation and a final least-squares polish,
+# so more of the true matches are kept at the same threshold).
 VERIFY_METHODS = {
     'ransac': cv2.RANSAC,
     'usac_default': cv2.USAC_DEFAULT,
@@ -28,8 +26,18 @@ VERIFY_METHODS = {
     'usac_accurate': cv2.USAC_ACCURATE,
 }
 ESSENTIAL_ONLY_UNSUPPORTED = ('usac_fm_8pts',)  # an 8-point fundamental solver
-DEFAULT_VERIFY_METHOD = 'ransac'
-DEFAULT_MAX_ITERS = 1000  # OpenCV's own default for both estimators
+# The defaults were chosen on 402 real TUM fr1_rpy pairs of our matcher at 1024 keypoints
+# (`superglue-eval verification`, docs/PERFORMANCE.md), against OpenCV's RANSAC with 1000
+# iterations (used before):
+# - fundamental: RANSAC capped at 200 iterations. 2.0 ms instead of 9.5 ms (median) with the
+#   same precision (95.6 % against 95.4 % epipolar-correct) and 2 points less recall. The USAC
+#   presets keep 15 points more of the good matches but are 0.4-2 points less precise.
+# - essential: USAC_DEFAULT. 3.9 ms instead of 23.6 ms (p95 12 ms instead of 125 ms) with the
+#   same precision, 3 points more recall and the same pose accuracy.
+FUNDAMENTAL_METHOD = 'ransac'
+FUNDAMENTAL_MAX_ITERS = 200
+ESSENTIAL_METHOD = 'usac_default'
+ESSENTIAL_MAX_ITERS = 1000  # OpenCV's default; USAC stops far earlier on real matches
 
 
 def _method_flag(method: str, essential: bool) -> int:
@@ -44,8 +52,8 @@ def _method_flag(method: str, essential: bool) -> int:
 
 def verify_fundamental(points0: np.ndarray, points1: np.ndarray, threshold_px: float = 1.0,
                        confidence: float = 0.999, seed: Optional[int] = 0,
-                       method: str = DEFAULT_VERIFY_METHOD,
-                       max_iters: int = DEFAULT_MAX_ITERS) -> np.ndarray:
+                       method: str = FUNDAMENTAL_METHOD,
+                       max_iters: int = FUNDAMENTAL_MAX_ITERS) -> np.ndarray:
     """Inlier mask [M] of matches under a robust fundamental matrix (needs >= 8 matches).
 
     ``threshold_px`` is the maximum distance to the epipolar line; ``method`` is a key of
@@ -283,7 +291,7 @@ def rotation_to_quaternion(r: np.ndarray) -> Tuple[float, float, float, float]:
 def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsics,
                      camera1: Optional[Intrinsics] = None, threshold_px: float = 1.0,
                      confidence: float = 0.999, seed: Optional[int] = 0,
-                     method: str = DEFAULT_VERIFY_METHOD, max_iters: int = DEFAULT_MAX_ITERS
+                     method: str = ESSENTIAL_METHOD, max_iters: int = ESSENTIAL_MAX_ITERS
                      ) -> Tuple[np.ndarray, Optional[RelativePose]]:
     """Inlier mask [M] under a robust essential matrix on undistorted points, and the pose.
 

@@ -54,7 +54,9 @@ def test_distortion_left_out_costs_inliers_and_pose_accuracy():
     pinhole = Intrinsics.from_values(K.ravel(), [], 'plumb_bob', (640, 480))
     inlier, pose = verify_essential(p0, p1, pinhole, threshold_px=1.0)
     err_r, err_t = relative_pose_error(gt, pose.rotation, pose.translation)
-    assert inlier.mean() < 0.9 and (err_r > 0.3 or err_t > 1.0)
+    # With the distortion model every match is kept and the pose is exact (test above); the
+    # USAC default's polished model still loses about a tenth of them here.
+    assert inlier.mean() < 0.95 and (err_r > 0.3 or err_t > 1.0)
     # The fundamental matrix on distorted pixels loses inliers too: it is the fallback only.
     assert verify_fundamental(p0, p1, 1.0).mean() < 0.9
 
