@@ -261,7 +261,7 @@ def window_features(n: int, count: int):
     """ORB features (up to n) of ``count`` consecutive bundled TUM frames."""
     import cv2
     from ..features import OrbExtractor
-    from .demo_bag import bundled_frames
+    from .demo import bundled_frames  # rclpy-free: the bench runs without ROS
     ext = OrbExtractor(n)
     return [ext(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)) for p in bundled_frames()[:count]]
 

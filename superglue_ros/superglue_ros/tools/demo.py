@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -17,6 +17,14 @@ from ..geometry import verify_fundamental
 from ..weights import default_weights_path, WeightsError
 
 DATA = Path(__file__).resolve().parents[1] / 'data' / 'tum_freiburg'
+
+
+def bundled_frames() -> List[Path]:
+    """Return the bundled TUM frames, oldest first (file name = timestamp in seconds)."""
+    frames = sorted(DATA.glob('*.jpg'), key=lambda p: float(p.stem))
+    if not frames:
+        raise FileNotFoundError(f'bundled TUM frames missing in {DATA}')
+    return frames
 
 
 def bundled_pair(gap: int = 2):

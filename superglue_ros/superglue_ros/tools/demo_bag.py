@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
+from .demo import bundled_frames  # noqa: F401 - re-exported: tests and tools use it here
 from ..replay.bag import (IMAGE_TYPE, KEYPOINTS_TYPE, storage_plugin, STORAGES,
                           typestore)
 from ..ros.topics import IMAGE_TOPIC
@@ -25,14 +26,6 @@ DATA = Path(__file__).resolve().parents[1] / 'data' / 'tum_freiburg'
 KEYPOINTS_TOPIC = '/keypoints'
 FRAME_ID = 'camera_optical'
 ENCODINGS = ('bgr8', 'rgb8')
-
-
-def bundled_frames() -> List[Path]:
-    """Return the bundled TUM frames, oldest first (file name = timestamp in seconds)."""
-    frames = sorted(DATA.glob('*.jpg'), key=lambda p: float(p.stem))
-    if not frames:
-        raise FileNotFoundError(f'bundled TUM frames missing in {DATA}')
-    return frames
 
 
 def make_demo_bag(path, storage: str = 'sqlite3', encoding: str = 'bgr8',
