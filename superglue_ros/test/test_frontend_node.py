@@ -159,3 +159,23 @@ def test_console_script_stops_cleanly_on_a_signal(harness, signum):
     assert proc.returncode == 0, output
     assert 'ERROR' not in output and 'Traceback' not in output, output
     assert elapsed < 2.5, output
+
+
+def test_ctrl_c_stops_the_node_even_when_started_with_sigint_ignored():
+    """Started with SIGINT ignored (nohup, a background job of a script), Ctrl-C still stops."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id(13)))
+    proc = subprocess.Popen([sys.executable, '-m', 'superglue_ros.nodes.frontend_node',
+                             '--ros-args', '-r', '__ns:=/ignored'], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if 'DDS transport' in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, ''.join(lines) + rest

@@ -267,6 +267,10 @@ def main(args=None) -> int:
     """
     dds = use_large_image_transport()  # before rclpy.init creates the DDS participant
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # Started in the background by a non-interactive shell (nohup, some supervisors), the
+    # process inherits SIGINT ignored and Python never raises KeyboardInterrupt: launch's
+    # SIGINT and Ctrl-C would be lost. Take SIGINT back explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         node = FrontendNode()
