@@ -20,11 +20,10 @@ Writes cuda_check.json and cuda_check.md into --out.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import json
 from pathlib import Path
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -32,6 +31,7 @@ import torch
 from superglue_ros.engine import MatchingEngine
 from superglue_ros.features import Features
 from superglue_ros.models import get_model
+from superglue_ros.tools.bench import summarize, time_calls
 from superglue_ros.weights import load_weights
 
 FRAMES = sorted((Path(__file__).resolve().parents[1] / 'superglue_ros' / 'superglue_ros' /
@@ -52,21 +52,9 @@ def random_features(n: int, seed: int) -> Features:
     return Features(kp, rng.uniform(0, 1, n).astype(np.float32), desc, 'orb', (640, 480))
 
 
-def timed(fn, device: torch.device, reps: int, warmup: int = 3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return {'median_ms': statistics.median(times) * 1e3,
-            'p95_ms': times[min(len(times) - 1, int(0.95 * len(times)))] * 1e3}
+def timed(fn, device: torch.device, reps: int) -> dict:
+    """Median and p95 [ms] of ``reps`` calls after warm-up (superglue-bench's timer)."""
+    return summarize(time_calls(fn, device, reps, warmup=3))
 
 
 def engines(model_factory, fp16_too: bool = True):
@@ -128,7 +116,7 @@ def latency(report: dict, sizes, reps: int) -> None:
                                  else orb_features(n, 2))
                 if eng.device.type == 'cuda':
                     torch.cuda.reset_peak_memory_stats()
-                t = timed(lambda: eng.match_prepared(p0, p1), eng.device,
+                t = timed(partial(eng.match_prepared, p0, p1), eng.device,
                           reps if name != 'cpu fp32' else max(3, reps // 4))
                 t.update(model=model_name, engine=name, keypoints=n)
                 if eng.device.type == 'cuda':
