@@ -71,3 +71,19 @@ def load_state_dict_spec(path=Path(__file__).parent / 'data' / 'superglue_state_
 
 __all__ = ['random_inputs', 'shipped_weights_or_skip', 'load_state_dict_spec', 'TINY_CONF',
            'FRAMES', 'SHARED', 'np']
+
+
+@pytest.fixture(scope='module')
+def harness(request):
+    """Run an in-process ROS graph on the test module's own DDS domain (its ``DOMAIN``)."""
+    from ros_harness import Harness  # imported here: the torch-only tests run without rclpy
+    h = Harness(request.module.DOMAIN)
+    yield h
+    h.close()
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    """Write a small ORB weights file for node tests (ros_harness.make_weights)."""
+    from ros_harness import make_weights
+    return make_weights(tmp_path_factory.mktemp('weights'))

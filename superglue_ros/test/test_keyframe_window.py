@@ -16,7 +16,7 @@ from rclpy.parameter import Parameter
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 from superglue_ros_msgs.srv import MatchKeyframes
 
-from ros_harness import Collector, domain_id, Harness, make_weights, RELIABLE, TumFrames
+from ros_harness import Collector, domain_id, RELIABLE, TumFrames
 from superglue_ros.geometry import verify_fundamental
 from superglue_ros.nodes.matcher_node import MatcherNode
 from superglue_ros.ros.conversions import features_from_keypoints
@@ -53,18 +53,6 @@ def test_store_forgets_old_evictions_beyond_its_record():
     for i in range(5):
         store.add(i, 'a')
     assert [store.lookup(i)[1] for i in range(5)] == [UNKNOWN, UNKNOWN, EVICTED, EVICTED, HELD]
-
-
-@pytest.fixture(scope='module')
-def harness():
-    h = Harness(DOMAIN)
-    yield h
-    h.close()
-
-
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp('weights'))
 
 
 @pytest.fixture(scope='module')

@@ -11,30 +11,17 @@ import weakref
 
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 from superglue_ros_msgs.srv import MatchKeyframes
 
-from ros_harness import (Collector, domain_id, Harness, make_weights, RELIABLE,
+from ros_harness import (Collector, domain_id, RELIABLE,
                          reliable_inputs, TumFrames, wait_for)
 from superglue_ros.nodes.managed_matcher_node import ManagedMatcherNode
 from superglue_ros.nodes.matcher_node import MatcherCore, MatcherNode
 
 DOMAIN = domain_id(26)
-
-
-@pytest.fixture(scope='module')
-def harness():
-    h = Harness(DOMAIN)
-    yield h
-    h.close()
-
-
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp('weights'))
 
 
 class Lifecycle:

@@ -18,7 +18,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 
-from ros_harness import (Collector, domain_id, Harness, make_weights, RELIABLE, stamp,
+from ros_harness import (Collector, domain_id, RELIABLE, stamp,
                          TumFrames, wait_for)
 from superglue_ros.features import Features
 from superglue_ros.geometry import Intrinsics, relative_pose_error, verify_essential
@@ -79,18 +79,6 @@ def quaternion_to_matrix(q) -> np.ndarray:
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
-@pytest.fixture(scope='module')
-def harness():
-    h = Harness(DOMAIN)
-    yield h
-    h.close()
-
-
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp('weights'))
 
 
 @pytest.fixture(scope='module')

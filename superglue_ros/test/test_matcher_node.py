@@ -18,24 +18,12 @@ from superglue_ros_msgs.msg import Correspondences, Keypoints
 import torch
 import yaml
 
-from ros_harness import (Collector, CONFIG, domain_id, Harness, make_weights, RELIABLE,
+from ros_harness import (Collector, CONFIG, domain_id, RELIABLE,
                          reliable_inputs, small_weights, TumFrames, wait_for)
 from superglue_ros.nodes.matcher_node import MatcherNode, PARAMETERS
 from superglue_ros.weights import default_weights_path, WeightsError
 
 DOMAIN = domain_id(12)
-
-
-@pytest.fixture(scope='module')
-def harness():
-    h = Harness(DOMAIN)
-    yield h
-    h.close()
-
-
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp('weights'))
 
 
 @pytest.fixture(scope='module')

@@ -15,7 +15,7 @@ import pytest
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 from test_matcher_node import Driver, start_matcher
 
-from ros_harness import Collector, domain_id, Harness, make_weights, TumFrames, wait_for
+from ros_harness import Collector, domain_id, TumFrames, wait_for
 from superglue_ros.features import Features
 from superglue_ros.ros.conversions import keypoints_from_features, numpy_to_image
 from superglue_ros.ros.sync import to_time
@@ -24,18 +24,6 @@ DOMAIN = domain_id(39)
 OK = Correspondences.STATUS_OK
 FIRST = Correspondences.STATUS_FIRST_KEYFRAME
 REJECTED = Correspondences.STATUS_REJECTED_INPUT
-
-
-@pytest.fixture(scope='module')
-def harness():
-    h = Harness(DOMAIN)
-    yield h
-    h.close()
-
-
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp('weights'))
 
 
 @pytest.fixture(scope='module')

@@ -11,7 +11,7 @@ from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import Image
 from superglue_ros_msgs.msg import Keypoints
 
-from ros_harness import domain_id, make_weights
+from ros_harness import domain_id
 from superglue_ros.replay.bag import typestore
 from superglue_ros.replay.run import OUTPUT_BAG, run_replay
 from superglue_ros.ros.topics import CORRESPONDENCES_TOPIC
@@ -34,11 +34,6 @@ def read_correspondences(path):
         conns = [c for c in reader.connections if c.topic == CORRESPONDENCES_TOPIC]
         return [store.deserialize_cdr(raw, c.msgtype)
                 for c, _, raw in reader.messages(connections=conns)]
-
-
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp('weights'))
 
 
 @pytest.fixture(scope='module')

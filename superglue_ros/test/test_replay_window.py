@@ -15,7 +15,7 @@ import re
 import pytest
 from rosbags.rosbag2 import Reader
 
-from ros_harness import domain_id, make_weights
+from ros_harness import domain_id
 from superglue_ros.datasets.synthetic_rgbd import write_sequence
 from superglue_ros.replay.bag import typestore
 from superglue_ros.replay.player import Record
@@ -36,11 +36,6 @@ def replay(bag, out, weights, **kwargs):
     return run_replay(bag, out, rate=None, weights=str(weights), device='cpu',
                       max_keypoints=512, domain_id=DOMAIN, progress=False, timeout=30.0,
                       **kwargs)
-
-
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp('weights'))
 
 
 @pytest.fixture(scope='module')

@@ -3,13 +3,12 @@
 """Clock jumps and ~/reset over real DDS: a bag played twice gives the same output twice."""
 
 import numpy as np
-import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from superglue_ros_msgs.msg import Correspondences, Keypoints
 
-from ros_harness import (Collector, CONFIG, domain_id, Harness, make_weights, RELIABLE,
+from ros_harness import (Collector, CONFIG, domain_id, make_weights, RELIABLE,
                          reliable_inputs, TumFrames)
 from superglue_ros.nodes.frontend_node import FrontendNode
 from superglue_ros.nodes.matcher_node import MatcherNode
@@ -18,13 +17,6 @@ from superglue_ros.tools.demo_bag import make_demo_bag
 from superglue_ros.weights import default_weights_path
 
 DOMAIN = domain_id(25)
-
-
-@pytest.fixture(scope='module')
-def harness():
-    h = Harness(DOMAIN)
-    yield h
-    h.close()
 
 
 def frontend(harness, ns, **params):
