@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from ..classical import nn_mutual
 from ..datasets.homography import PhotoConfig, WarpConfig
 from ..datasets.motion import MotionPairConfig, MotionPairGenerator
+from ..datasets.novel_view import NovelViewConfig, NovelViewGenerator
 from ..datasets.pairs import IGNORE, list_images, PairConfig, PairGenerator
 from ..datasets.rgbd import load_camera, split_by_time, TumSequence
 from ..descriptors import adapt_scores, orb_to_float
@@ -59,17 +60,35 @@ def warm_start(model: SuperGlue, path: str) -> List[str]:
     """Copy the parameters of a weights file into ``model`` where they fit.
 
     The first keypoint-encoder layer may gain inputs (keypoint_geometry): its old columns are
-    copied and the new ones start at zero, so the warm-started model computes exactly what the
-    old one did. Returns the names of parameters that could not be copied.
+    copied and the new ones start at zero. A deeper model keeps the old layers first; each
+    extra GNN layer starts as the identity (the last layer of its message MLP is zero, so its
+    residual update is zero). Either way the warm-started model computes exactly what the old
+    one did. Returns the names of parameters that could not be copied.
     """
     source, _ = load_weights(path)
     src = source.state_dict()
     own = model.state_dict()
     skipped = []
+    old_layers = len(source.gnn.layers)
+    if len(model.gnn.layers) > old_layers:
+        if list(model.gnn.names[:old_layers]) != list(source.gnn.names):
+            raise ValueError(f'{path}: its GNN layers {source.gnn.names} are not the first '
+                             f'layers of the new model ({model.gnn.names})')
+        for layer in model.gnn.layers[old_layers:]:
+            last = layer.mlp[-1]
+            with torch.no_grad():
+                last.weight.zero_()
+                last.bias.zero_()
+        own = model.state_dict()
+        extra = {n for n in own
+                 if n.startswith('gnn.layers.') and int(n.split('.')[2]) >= old_layers}
+    else:
+        extra = set()
     for name, value in own.items():
         old = src.get(name)
         if old is None:
-            skipped.append(name)
+            if name not in extra:
+                skipped.append(name)
         elif old.shape == value.shape:
             own[name] = old.clone()
         elif name == 'kenc.encoder.0.weight' and old.shape[1] < value.shape[1]:
@@ -135,13 +154,38 @@ def collate(samples: Sequence[Dict[str, np.ndarray]]) -> Dict[str, torch.Tensor]
     return batch
 
 
+def to_device(batch: Dict[str, torch.Tensor], device: torch.device) -> Dict[str, torch.Tensor]:
+    """Move a collated batch to the training device (no copy on the CPU)."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def single_threaded_worker(worker_id: int) -> None:
+    """Data-loader workers are the parallelism: OpenCV and torch inside each use one thread."""
+    import cv2
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def select_device(name: str) -> torch.device:
+    """'auto' takes CUDA when there is one; asking for CUDA without one falls back aloud."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        print(f'superglue-train: --device {name} but CUDA is not available; training on the '
+              'CPU', file=sys.stderr)
+        return torch.device('cpu')
+    return torch.device(name)
+
+
 class PairStream(IterableDataset):
-    """Endless stream of random pairs, real motion or homographic, with a per-batch size.
+    """Endless stream of random pairs (real motion, rendered views or homographic).
 
     Every batch has one keypoint count (cycling through ``num_keypoints``), one front-end
     keypoint distribution (cycling through ``distributions`` once per count cycle, so every
-    count meets every distribution) and one kind of pair (real with probability
-    ``real_fraction``). The homographic warp strength follows a curriculum by step.
+    count meets every distribution) and one kind of pair: real with probability
+    ``real_fraction``, a rendered view of a real RGB-D frame with probability
+    ``novel_fraction`` (parallax, datasets/novel_view.py), homographic otherwise. The
+    homographic warp strength follows a curriculum by step.
     """
 
     def __init__(self, images: Sequence[Path], conf: PairConfig, seed: int, start_step: int,
@@ -149,7 +193,8 @@ class PairStream(IterableDataset):
                  num_keypoints: Sequence[int] = (512,),
                  motion: Optional[Tuple[List[TumSequence], List[np.ndarray],
                                         MotionPairConfig]] = None,
-                 real_fraction: float = 0.0, distributions: Sequence[str] = ()):
+                 real_fraction: float = 0.0, distributions: Sequence[str] = (),
+                 novel_fraction: float = 0.0):
         super().__init__()
         self.images, self.conf, self.seed = list(images), conf, seed
         self.start_step, self.batch_size = start_step, batch_size
@@ -158,8 +203,11 @@ class PairStream(IterableDataset):
         self.distributions = list(distributions) or [conf.distribution]
         self.motion = motion
         self.real_fraction = real_fraction if motion is not None else 0.0
-        if not self.images:
-            self.real_fraction = 1.0
+        self.novel_fraction = novel_fraction if motion is not None else 0.0
+        if not self.images:  # no photos: everything comes from the RGB-D frames
+            total = self.real_fraction + self.novel_fraction
+            self.real_fraction = self.real_fraction / total if total > 0 else 1.0
+            self.novel_fraction = 1.0 - self.real_fraction
 
     def strength(self, step: int) -> float:
         if self.curriculum_steps <= 0:
@@ -175,11 +223,14 @@ class PairStream(IterableDataset):
         for n, d in kinds if self.images else ():
             homographic[n, d] = PairGenerator(self.images, dataclasses.replace(
                 self.conf, num_keypoints=n, distribution=d))
-        real = {}
+        real, novel = {}, {}
         if self.motion is not None:
             seqs, frames, mconf = self.motion
             real = {(n, d): MotionPairGenerator(seqs, frames, dataclasses.replace(
                 mconf, num_keypoints=n, distribution=d)) for n, d in kinds}
+            if self.novel_fraction > 0:
+                novel = {(n, d): NovelViewGenerator(seqs, frames, NovelViewConfig(
+                    num_keypoints=n, distribution=d, photo=mconf.photo)) for n, d in kinds}
         # Seeded by (seed, start step, worker) so a resumed run does not replay old pairs.
         rng = np.random.default_rng([self.seed, self.start_step, worker])
         step = self.start_step
@@ -187,10 +238,12 @@ class PairStream(IterableDataset):
             counts = len(self.num_keypoints)
             kind = (self.num_keypoints[step % counts],
                     self.distributions[(step // counts) % len(self.distributions)])
-            use_real = rng.random() < self.real_fraction
+            draw = rng.random()
+            source = (real[kind] if draw < self.real_fraction else
+                      novel[kind] if draw < self.real_fraction + self.novel_fraction else None)
             for _ in range(self.batch_size):
-                if use_real:
-                    yield real[kind].make(rng)
+                if source is not None:
+                    yield source.make(rng)
                 else:
                     yield homographic[kind].make(rng, self.strength(step))
             step += 1
@@ -234,9 +287,10 @@ def evaluate(model: SuperGlue, pairs: Sequence[Dict[str, np.ndarray]], batch_siz
     """Compute validation loss, precision and recall on fixed pairs (eval mode)."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     losses, tot = [], {'predicted': 0, 'correct': 0, 'gt': 0}
     for i in range(0, len(pairs), batch_size):
-        batch = collate(pairs[i:i + batch_size])
+        batch = to_device(collate(pairs[i:i + batch_size]), device)
         pred = model(batch)
         losses.append(nll_loss(pred['log_assignment'], batch['gt_matches0'],
                                batch['gt_matches1']).mean().item())
@@ -294,14 +348,15 @@ def evaluate_real(model: SuperGlue, samples: Sequence[Dict[str, np.ndarray]],
     """Loss, depth-verified precision/recall and pose AUC on fixed real pairs."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     losses, rows = [], []
     for k in range(0, len(samples), batch_size):
         chunk = samples[k:k + batch_size]
-        batch = collate(chunk)
+        batch = to_device(collate(chunk), device)
         pred = model(batch)
         losses.append(nll_loss(pred['log_assignment'], batch['gt_matches0'],
                                batch['gt_matches1']).mean().item())
-        for sample, m0 in zip(chunk, pred['matches0'].numpy()):
+        for sample, m0 in zip(chunk, pred['matches0'].cpu().numpy()):
             rows.append(real_pair_metrics(sample, m0, seqs))
     model.train(was_training)
     return {'loss': float(np.mean(losses)), **real_summary(rows)}
@@ -369,11 +424,17 @@ def plot_curve(log_path: Path, out_png: Path) -> None:
     plt.close(fig)
 
 
-def lr_at(step: int, base: float, warmup: int, total: int, final_ratio: float) -> float:
-    """Linear warm-up, then cosine decay to base * final_ratio."""
+def lr_at(step: int, base: float, warmup: int, total: int, final_ratio: float,
+          progress: Optional[float] = None) -> float:
+    """Linear warm-up, then cosine decay to base * final_ratio.
+
+    ``progress`` in [0, 1] replaces the step count in the decay (a schedule by wall time,
+    for runs whose step rate is not known in advance).
+    """
     if step < warmup:
         return base * (step + 1) / warmup
-    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    t = min(1.0, (step - warmup) / max(1, total - warmup)) if progress is None else \
+        min(1.0, progress)
     return base * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -389,10 +450,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'into training and validation')
     p.add_argument('--camera', default='fr1',
                    help='intrinsics of the --rgbd folders: fr1|fr2|fr3 or a YAML file')
+    p.add_argument('--novel-fraction', type=float, default=0.0,
+                   help='share of batches that pair an RGB-D frame with a view of it rendered '
+                   'from a new pose (real parallax, exact ground truth)')
     p.add_argument('--real-fraction', type=float, default=0.5,
                    help='share of batches made of real-motion pairs (with --rgbd)')
     p.add_argument('--split-block', type=float, default=4.0,
-                   help='[s] time blocks of the train/validation split (every 3rd: validation)')
+                   help='[s] time blocks of the train/validation split (every 3rd: validation; '
+                   '0: every frame trains, for a folder of training frames only)')
     p.add_argument('--split-guard', type=float, default=1.0,
                    help='[s] no training frame this close to a validation frame')
     p.add_argument('--min-gap', type=float, default=0.1, help='[s] real pairs: smallest gap')
@@ -415,6 +480,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--num-keypoints', type=int, nargs='+', default=[512, 1024],
                    help='keypoints per image; batches cycle through the values')
     p.add_argument('--max-hours', type=float, default=0.0, help='stop after this (0 = no limit)')
+    p.add_argument('--schedule', choices=['steps', 'time'], default='steps',
+                   help='learning-rate decay over --steps, or over --max-hours of wall time')
+    p.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
     p.add_argument('--curriculum-steps', type=int, default=3000,
                    help='steps to ramp the warp strength from --min-strength to 1')
     p.add_argument('--min-strength', type=float, default=0.4)
@@ -493,6 +561,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = select_device(args.device)
+    if device.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True  # training only; inference stays fp32
     train_images = list_images(args.images)
     val_images = list_images(args.val_images)
     overlap = {p.resolve() for p in train_images} & {p.resolve() for p in val_images}
@@ -510,7 +581,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         camera = load_camera(args.camera)
         for folder in args.rgbd:
             seq = TumSequence(folder, camera)
-            tr, va = split_by_time(seq.stamps, args.split_block, guard=args.split_guard)
+            if args.split_block > 0:
+                tr, va = split_by_time(seq.stamps, args.split_block, guard=args.split_guard)
+            else:  # a folder of training frames only (validated elsewhere)
+                tr, va = np.arange(len(seq)), np.zeros(0, int)
             seqs.append(seq)
             train_frames.append(tr)
             val_frames.append(va)
@@ -531,12 +605,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         model = get_model(ckpt.get('model_name', DEFAULT_MODEL), ckpt['config'])
         model.load_state_dict(ckpt['model'])
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        opt.load_state_dict(ckpt['optimizer'])
         step, elapsed, best_f1 = ckpt['step'], ckpt['elapsed'], ckpt['best_f1']
         print(f'resumed from {ckpt_path} at step {step}')
     elif args.init:
         skipped = warm_start(model, args.init)
         print(f'warm start from {args.init}' + (f'; not copied: {skipped}' if skipped else ''))
+    model.to(device)
+    if ckpt_path.exists():  # the optimiser state follows its parameters' device
+        opt.load_state_dict(ckpt['optimizer'])
     model.train()
     (out / 'config.json').write_text(json.dumps(
         {'model': dict(vars(model.conf)), 'args': vars(args),
@@ -549,7 +625,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              for seq, f in zip(seqs, val_frames)]}, indent=2, default=str))
     print(f'{len(train_images)} training images, {len(val_images)} validation images; '
           f'model {vars(model.conf)}; '
-          f'{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters')
+          f'{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; '
+          f'device {device}')
     val_pairs = make_validation_set(val_images, dataclasses.replace(
         pair_conf, num_keypoints=min(args.num_keypoints)), args.val_pairs, 1234,
         args.val_strength) if val_images else []
@@ -567,10 +644,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     stream = PairStream(train_images, pair_conf, args.seed, step, args.batch_size,
                         args.curriculum_steps, args.min_strength, args.num_keypoints,
                         (seqs, train_frames, motion_conf) if seqs else None, args.real_fraction,
-                        args.distribution)
+                        args.distribution, args.novel_fraction)
     loader = DataLoader(stream, batch_size=args.batch_size, collate_fn=collate,
                         num_workers=args.workers, prefetch_factor=4 if args.workers else None,
-                        persistent_workers=bool(args.workers))
+                        persistent_workers=bool(args.workers),
+                        worker_init_fn=single_threaded_worker if args.workers else None,
+                        pin_memory=device.type == 'cuda')
     log_path = out / 'log.csv'
     fields = ['step', 'elapsed_s', 'lr', 'strength', 'train_loss', 'train_precision',
               'train_recall', 'val_loss', 'val_precision', 'val_recall', 'val_f1',
@@ -607,9 +686,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.max_hours and time.time() - t_start > args.max_hours * 3600:
             print('time budget reached')
             break
-        lr = lr_at(step, args.lr, args.warmup, args.steps, args.final_lr_ratio)
+        progress = ((time.time() - t_start) / (args.max_hours * 3600)
+                    if args.schedule == 'time' and args.max_hours else None)
+        lr = lr_at(step, args.lr, args.warmup, args.steps, args.final_lr_ratio, progress)
         for g in opt.param_groups:
             g['lr'] = lr
+        batch = to_device(batch, device)
         pred = model(batch)
         loss = nll_loss(pred['log_assignment'], batch['gt_matches0'],
                         batch['gt_matches1']).mean()
