@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import random_inputs, TINY_CONF
-from superglue_ros.models import get_model
+from superglue_ros.models import get_model, superglue
 from superglue_ros.models.superglue import (filter_matches, log_optimal_transport,
                                             log_sinkhorn_matvec)
 
@@ -95,3 +95,26 @@ def test_padded_batch_equals_each_item_alone():
         assert torch.allclose(z[:m, -1], alone[i][:m, -1], atol=1e-4)  # dustbin column
         assert torch.allclose(z[-1, :n], alone[i][-1, :n], atol=1e-4)  # dustbin row
         assert torch.isinf(z[m:-1]).all() and torch.isinf(z[:, n:-1]).all()
+
+
+@pytest.mark.parametrize('blocks', [2, 3, 7])
+def test_row_blocks_equal_one_block(monkeypatch, blocks):
+    """Column sums over per-thread row blocks (zero-padded rows) = one block, any count."""
+    torch.manual_seed(3)
+    scores = torch.randn(1, 200, 180) * 4
+    bins = torch.tensor(1.0)
+    monkeypatch.setattr(superglue, '_row_blocks', lambda *args: 1)
+    one = log_optimal_transport(scores, bins, 100, fast=True)
+    monkeypatch.setattr(superglue, '_row_blocks', lambda *args: blocks)
+    split = log_optimal_transport(scores, bins, 100, fast=True)
+    peaky = log_optimal_transport(scores * 40, bins, 100, fast=True)  # absorptions, recoveries
+    assert (split - one).abs().max() < 1e-4
+    truth = float64_reference(scores * 40, bins, 100)
+    assert (peaky.double() - truth)[truth > -50].abs().max() < 1e-3 * truth.abs().max()
+    assert torch.equal(filter_matches(split, 0.2)[0], filter_matches(one, 0.2)[0])
+
+
+def test_zero_iterations_return_the_scores():
+    scores = torch.randn(1, 20, 30)
+    fast = log_optimal_transport(scores, torch.tensor(1.0), 0, fast=True)
+    assert torch.allclose(fast, log_optimal_transport(scores, torch.tensor(1.0), 0))
