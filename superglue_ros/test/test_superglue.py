@@ -170,3 +170,73 @@ def test_descriptor_check_errors(tiny_model):
     with pytest.raises(ValueError, match='dimension 128'):
         tiny_model.check_descriptors('orb', 128)
     assert TINY_CONF['input_dim'] == 256
+
+
+@pytest.mark.parametrize('sizes', [(60, 60), (60, 75)])
+def test_inference_layers_equal_plain_forward_with_large_biases(sizes):
+    """Folded merge, dropped key bias and moved value bias: same output as the plain math.
+
+    Equal sizes run both images batched (self: one QKV GEMM; cross: swapped source),
+    unequal ones per image. Biases are made large so that a wrong fold would show.
+    """
+    torch.manual_seed(4)
+    model = SuperGlue({'descriptor_dim': 64, 'gnn_layers': 2, 'num_heads': 4,
+                       'keypoint_encoder': [16, 32], 'sinkhorn_iterations': 50}).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith('bias') and name.startswith('gnn'):
+                param.normal_(0, 0.5)
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.running_mean.normal_(0, 0.3)
+                mod.running_var.uniform_(0.5, 2.0)
+    data = random_inputs(*sizes, 64, seed=6)
+    with torch.inference_mode():
+        ours = model(data)
+        ref = reference_forward(model, data)
+        fast_scores = model.score_matrix(data)
+    with torch.no_grad():
+        torch.set_grad_enabled(True)  # eval with gradients: the unfolded layer path
+        try:
+            plain_scores = model.score_matrix(data)
+        finally:
+            torch.set_grad_enabled(False)
+    scale = plain_scores.abs().max()
+    assert (fast_scores - plain_scores.detach()).abs().max() < 1e-5 * scale
+    assert (ours['log_assignment'] - ref['log_assignment']).abs().max() < 1e-4
+    assert torch.equal(ours['matches0'], ref['matches0'])
+
+
+def test_inference_weight_cache_follows_parameter_changes():
+    """Cached composed weights never go stale: load_state_dict, in-place edits, .double()."""
+    torch.manual_seed(5)
+    conf = {'descriptor_dim': 32, 'gnn_layers': 1, 'keypoint_encoder': [16],
+            'sinkhorn_iterations': 20}
+    model, other = SuperGlue(conf).eval(), SuperGlue(conf).eval()
+    data = random_inputs(40, 40, 32, seed=7)
+
+    def plain_scores(m, inputs):
+        with torch.no_grad():
+            torch.set_grad_enabled(True)  # eval with gradients: the uncached layer path
+            try:
+                return m.score_matrix(inputs).detach()
+            finally:
+                torch.set_grad_enabled(False)
+
+    with torch.inference_mode():
+        first = model.score_matrix(data)
+    model.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        second = model.score_matrix(data)  # built under inference_mode, used outside it
+    assert not torch.allclose(first, second)
+    assert torch.allclose(second, plain_scores(other, data), atol=1e-5)
+    with torch.no_grad():
+        model.gnn.layers[0].attn.merge.bias.add_(1.0)
+        model.gnn.layers[0].mlp[1].running_mean.add_(0.5)  # a buffer
+        third = model.score_matrix(data)
+    assert torch.allclose(third, plain_scores(model, data), atol=1e-5)
+    model.double()
+    with torch.inference_mode():
+        fourth = model.score_matrix({k: v.double() for k, v in data.items()})
+    assert fourth.dtype == torch.float64
+    assert torch.allclose(fourth.float(), third, atol=1e-4)
