@@ -18,7 +18,10 @@ Sections (``--sections``, all by default), each measured interleaved within this
 - ``load``: with ``--load N``, latency p50/p95 per thread setting, OpenMP wait policy and
   backend (torch, onnxruntime) beside 0..N busy processes (bench_load.py);
 - ``node``: the node's end-to-end latency against the bare call (node_bench.py, needs ROS);
-- ``malloc``: glibc malloc thresholds probe.
+- ``malloc``: glibc malloc thresholds probe;
+- ``baseline``: with ``--baseline-module FILE`` (another version of models/superglue.py, e.g.
+  from ``git show REV:...``), this checkout's model against it, same weights, interleaved:
+  the shipped model on real ORB features and the paper configuration (bench_gnn.py).
 """
 
 from __future__ import annotations
@@ -351,7 +354,8 @@ def print_table(rows: List[Dict]) -> None:
               f'{r["p95_ms"]:9.1f} {r["pairs_per_s"]:8.2f} {r["peak_mem_mb"]:8.0f}')
 
 
-SECTIONS = ('latency', 'paper', 'stages', 'sinkhorn', 'window', 'load', 'node', 'malloc')
+SECTIONS = ('latency', 'paper', 'stages', 'sinkhorn', 'window', 'load', 'node', 'malloc',
+            'baseline')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -375,6 +379,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help='latency per thread setting and backend beside 0..N busy processes')
     p.add_argument('--window', type=int, default=4, help='references per batch (window)')
     p.add_argument('--node-frames', type=int, default=20)
+    p.add_argument('--baseline-module', default=None, metavar='FILE',
+                   help='models/superglue.py of another version to time against (baseline)')
     # Kept for old command lines: same as leaving the section out.
     p.add_argument('--skip-malloc-probe', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--skip-node', action='store_true', help=argparse.SUPPRESS)
@@ -426,8 +432,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f'{eq["identical_mutual_argmax"]} ({eq["mutual_argmax_matches"]})')
         print(f'GNN: {eq["gnn_gflop"]:.1f} GFLOP in {eq["gnn_median_ms"]:.0f} ms = '
               f'{eq["gnn_gflops_per_s"]:.0f} GFLOP/s = {eq["gnn_pct_of_peak"]:.0f} % of the '
-              f'best matmul peak sample between the same reps '
-              f'({eq["matmul_peak_gflops_per_s"]:.0f} GFLOP/s)')
+              f'best matmul peak sample (2048^3) between the same reps '
+              f'({eq["matmul_peak_gflops_per_s"]:.0f} GFLOP/s); executed FLOPs (merge '
+              f'folded away) {eq["gnn_executed_gflop"]:.1f} GFLOP = '
+              f'{eq["gnn_executed_pct_of_peak"]:.0f} %')
         print(f'early stop (tolerance 1e-5), reported apart: {eq["early_stop_median_ms"]:.0f} '
               f'ms, max |d log-assignment| vs 100 iterations '
               f'{eq["early_stop_max_abs_diff_log_assignment"]:.1e}, identical mutual argmax '
@@ -455,10 +463,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('\nSinkhorn per iteration (interleaved; (t101 - t1) / 100):')
         for r in rows:
             print(f'  N={r["keypoints"]:5d}: mat-vec {r["fast_ms_per_iteration"]:.3f} ms '
-                  f'(100 iterations {100 * r["fast_ms_per_iteration"]:.1f} ms), peaky scores '
+                  f'(whole stage at 100 iterations {r["fast_100_iterations_call_ms"]:.1f} '
+                  f'ms; column sums as one block {r["one_block_ms_per_iteration"]:.3f} ms), '
+                  f'peaky scores '
                   f'x30 {r["peaky_fast_ms_per_iteration"]:.3f} ms, log-domain '
                   f'{r["log_domain_ms_per_iteration"]:.3f} ms; max |d| fast vs log-domain '
                   f'{r["max_abs_diff_fast_vs_log_domain"]:.1e}')
+    if 'baseline' in sections and args.baseline_module:
+        from .bench_gnn import baseline_comparison
+        rows = baseline_comparison(args.baseline_module, args.sizes, max(3, args.reps // 2),
+                                   args.weights)
+        report['baseline'] = {'module': args.baseline_module, 'rows': rows}
+        print(f'\nthis checkout vs {args.baseline_module} (same weights, interleaved, median):')
+        for r in rows:
+            line = (f'  {r["case"]:30} N={r["keypoints"]:5d}: {r["baseline_median_ms"]:8.1f} -> '
+                    f'{r["now_median_ms"]:8.1f} ms = {r["speedup"]:.2f}x (per rep '
+                    f'{min(r["per_rep_speedup"]):.2f}-{max(r["per_rep_speedup"]):.2f}x)')
+            if 'now_pct_of_peak' in r:
+                line += (f'; {r["baseline_pct_of_peak"]:.0f} -> {r["now_pct_of_peak"]:.0f} % of '
+                         f'peak ({r["matmul_peak_gflops_per_s"]:.0f} GFLOP/s)')
+            if 'identical_matches' in r:
+                line += f'; identical matches {r["identical_matches"]}'
+            if 'identical_mutual_argmax' in r:
+                line += (f', mutual argmax {r["identical_mutual_argmax"]} '
+                         f'({r["mutual_argmax_matches"]}), max |d log-assignment| '
+                         f'{r["max_abs_diff_log_assignment"]:.1e}')
+            elif 'matches' in r:
+                line += f' ({r["matches"]}), max |d confidence| {r["max_confidence_diff"]:.1e}'
+            print(line, flush=True)
     if 'window' in sections:
         from ..engine import MatchingEngine
         print(f'\nwindow: K={args.window} references in one batch vs sequential calls '

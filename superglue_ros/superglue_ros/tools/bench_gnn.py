@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -34,14 +34,22 @@ def interleaved(fns: Dict[str, Callable[[], object]], reps: int, warmup: int = 1
     return times
 
 
-def peak_sampler(n: int = 1024) -> Callable[[], None]:
-    """One fp32 matmul of n^3 (2 n^3 FLOP) to sample the machine's peak between reps."""
+def peak_sampler(n: int = 2048) -> Callable[[], None]:
+    """One fp32 matmul of n^3 (2 n^3 FLOP) to sample the machine's peak between reps.
+
+    The peak of a table is the best of these samples (noise only lowers a sample): square
+    fp32 torch.mm at the same thread count, in the same run, interleaved with what it rates.
+    """
     a, b = torch.randn(n, n), torch.randn(n, n)
     return lambda: torch.mm(a, b)
 
 
 def layer_flops(n: int, d: int) -> Dict[str, float]:
-    """Count the FLOPs of one GNN layer's stages for both images (N keypoints each)."""
+    """Count the FLOPs of one GNN layer's stages for both images (N keypoints each).
+
+    These are the model's FLOPs (the paper's layer). The inference path folds the merge
+    into the MLP, so it executes all but the merge's.
+    """
     return {'projections q,k,v': 2 * 3 * 2 * n * d * d, 'attention': 2 * 4 * n * n * d,
             'merge': 2 * 2 * n * d * d, 'message MLP': 2 * 12 * n * d * d}
 
@@ -49,10 +57,10 @@ def layer_flops(n: int, d: int) -> Dict[str, float]:
 def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
     """Time each stage of one GNN layer (and the encoder, projection, OT) at N keypoints.
 
-    Both images batched, as the model runs them. The attention rows compare the layouts:
-    head-major fused SDPA (what the model runs), the official interleaved view through SDPA
-    (what it ran before: PyTorch falls back to the unfused math path for it) and plain
-    bmm + softmax + bmm.
+    Both images batched, as the model runs them. Rows marked "now" are what the inference
+    path runs (AttentionalPropagation.inference_update), "before" what it replaced: the
+    attention rows compare head-major fused SDPA, the official interleaved view through
+    SDPA (PyTorch falls back to its unfused math path for it) and plain bmm + softmax.
     """
     from ..models.superglue import log_optimal_transport, merge_heads, split_heads
     c = model.conf
@@ -61,6 +69,7 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
     attn = layer.attn
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, n, d, generator=g)
+    tokens = x.reshape(2 * n, d)
     kpts, scores_in = torch.rand(2, n, 2, generator=g) - 0.5, torch.rand(2, n, generator=g)
     order = attn.head_major
     w = torch.cat([p.weight.squeeze(-1)[order] for p in attn.proj])
@@ -68,6 +77,7 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
     w_sep = [p.weight.squeeze(-1) for p in attn.proj]
     b_sep = [p.bias for p in attn.proj]
     with torch.inference_mode():
+        weights = layer.inference_weights()
         q, k, v = (t.unflatten(-1, (h, d // h)).transpose(1, 2)
                    for t in F.linear(x, w, bias).split(d, -1))
         qi, ki, vi = (split_heads(F.linear(x, wi, bi), h) for wi, bi in zip(w_sep, b_sep))
@@ -76,10 +86,20 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
         both = torch.cat([x, message], -1)
         m_scores = torch.randn(1, n, n, generator=g) * 3
         merge_w = attn.merge.weight.squeeze(-1)[:, order]
+        flat_message = message.reshape(2 * n, d)
 
         def plain_attention():
             s = torch.matmul(q, k.transpose(-1, -2)) * (d // h) ** -0.5
             return torch.matmul(s.softmax(-1), v)
+
+        def folded_mlp():
+            hidden = torch.addmm(weights['mlp1_bias'], tokens, weights['mlp1'][:d])
+            hidden = hidden.addmm_(flat_message, weights['mlp1'][d:]).relu_()
+            return torch.addmm(weights['mlp2_bias'], hidden, weights['mlp2'])
+
+        def plain_layer():
+            with torch.enable_grad():  # eval with gradients: the plain path
+                return x + layer(x, x)
 
         def final_and_scores():
             md = F.linear(x, model.final_proj.weight.squeeze(-1), model.final_proj.bias)
@@ -87,38 +107,46 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
 
         fns = {
             'keypoint encoder': lambda: model.kenc(kpts, scores_in),
-            'projections q,k,v (fused GEMM)': lambda: F.linear(x, w, bias),
-            'projections q,k,v (3 GEMMs)': lambda: [F.linear(x, wi, bi)
-                                                    for wi, bi in zip(w_sep, b_sep)],
+            'projections q,k,v: one GEMM, [in x out] (now)': lambda: torch.mm(
+                tokens, weights['qkv']),
+            'projections q,k,v: F.linear (before)': lambda: F.linear(x, w, bias),
+            'projections q,k,v: 3 GEMMs': lambda: [F.linear(x, wi, bi)
+                                                   for wi, bi in zip(w_sep, b_sep)],
             'attention: fused SDPA, head-major (now)': lambda: F.scaled_dot_product_attention(
                 q, k, v),
-            'attention: SDPA on interleaved view (before)': lambda: merge_heads(
+            'attention: SDPA on interleaved view': lambda: merge_heads(
                 F.scaled_dot_product_attention(qi, ki, vi)),
             'attention: plain bmm + softmax': plain_attention,
-            'head merge layout + merge GEMM': lambda: F.linear(
-                heads_out.transpose(1, 2).flatten(2), merge_w, attn.merge.bias),
-            'concat [x ; message]': lambda: torch.cat([x, message], -1),
-            'message MLP (BN folded)': lambda: layer.mlp(both),
-            'whole layer': lambda: x + layer(x, x),
+            'merge GEMM (before; now folded)': lambda: F.linear(
+                message, merge_w, attn.merge.bias),
+            'concat [x ; message] (before)': lambda: torch.cat([x, message], -1),
+            'message MLP, merge folded (now)': folded_mlp,
+            'message MLP, BN folded (before)': lambda: layer.mlp(both),
+            'whole layer (now)': lambda: x + layer(x, x),
+            'whole layer, plain path (before)': plain_layer,
+            'composing the inference weights (once; cached)': layer._compose_inference_weights,
             'final projection + scores': final_and_scores,
             f'Sinkhorn, {c.sinkhorn_iterations} iterations (mat-vec)':
                 lambda: log_optimal_transport(m_scores, model.bin_score,
                                               c.sinkhorn_iterations, fast=True),
-            'peak sample (1024^3 matmul)': peak_sampler(),
+            'peak sample (2048^3 matmul)': peak_sampler(),
         }
         times = interleaved(fns, reps)
-    # The best sample: the peak the machine reached during this table (noise only lowers it).
-    peak = 2 * 1024 ** 3 / np.min(times['peak sample (1024^3 matmul)'])
+    peak = 2 * 2048 ** 3 / np.min(times['peak sample (2048^3 matmul)'])
     flops = layer_flops(n, d)
     flop_of = {
-        'projections q,k,v (fused GEMM)': flops['projections q,k,v'],
-        'projections q,k,v (3 GEMMs)': flops['projections q,k,v'],
+        'projections q,k,v: one GEMM, [in x out] (now)': flops['projections q,k,v'],
+        'projections q,k,v: F.linear (before)': flops['projections q,k,v'],
+        'projections q,k,v: 3 GEMMs': flops['projections q,k,v'],
         'attention: fused SDPA, head-major (now)': flops['attention'],
-        'attention: SDPA on interleaved view (before)': flops['attention'],
+        'attention: SDPA on interleaved view': flops['attention'],
         'attention: plain bmm + softmax': flops['attention'],
-        'head merge layout + merge GEMM': flops['merge'],
-        'message MLP (BN folded)': flops['message MLP'],
-        'whole layer': sum(flops.values()),
+        'merge GEMM (before; now folded)': flops['merge'],
+        'message MLP, merge folded (now)': flops['message MLP'],
+        'message MLP, BN folded (before)': flops['message MLP'],
+        # Model FLOPs: the merge's are counted although the inference path folds it away.
+        'whole layer (now)': sum(flops.values()),
+        'whole layer, plain path (before)': sum(flops.values()),
         'final projection + scores': 2 * 2 * n * d * d + 2 * n * n * d,
     }
     rows = []
@@ -131,7 +159,7 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
             row['gflops_per_s'] = flop_of[name] / (ms / 1e3) / 1e9
             row['pct_of_peak'] = 100.0 * flop_of[name] / (ms / 1e3) / peak
         rows.append(row)
-    rows.append({'stage': 'matmul peak (best interleaved sample)', 'keypoints': n,
+    rows.append({'stage': 'matmul peak (best interleaved 2048^3 sample)', 'keypoints': n,
                  'gflops_per_s': peak / 1e9})
     return rows
 
@@ -140,7 +168,7 @@ def print_stage_table(rows: List[Dict], label: str) -> None:
     print(f'\nGNN stages, {label} (one layer, both images; interleaved, median):')
     sizes = sorted({r['keypoints'] for r in rows})
     stages = list(dict.fromkeys(r['stage'] for r in rows))
-    print(f'{"stage":46}' + ''.join(f'{f"N={n}":>18}' for n in sizes))
+    print(f'{"stage":50}' + ''.join(f'{f"N={n}":>18}' for n in sizes))
     for stage in stages:
         cells = []
         for n in sizes:
@@ -153,7 +181,7 @@ def print_stage_table(rows: List[Dict], label: str) -> None:
                 cells.append(f'{r["median_ms"]:8.2f} ms {r["pct_of_peak"]:4.0f}%')
             else:
                 cells.append(f'{r["median_ms"]:8.2f} ms      ')
-        print(f'{stage:46}' + ''.join(f'{c:>18}' for c in cells))
+        print(f'{stage:50}' + ''.join(f'{c:>18}' for c in cells))
 
 
 def paper_comparison(n: int, reps: int) -> Dict:
@@ -196,8 +224,9 @@ def paper_comparison(n: int, reps: int) -> Dict:
     any_fast = filter_matches(fast['log_assignment'], 0.0)[0]
     any_plain = filter_matches(plain['log_assignment'], 0.0)[0]
     any_early = filter_matches(stopped['log_assignment'], 0.0)[0]
-    peak = 2 * 1024 ** 3 / np.min(times['peak'])  # best sample between the same reps
+    peak = 2 * 2048 ** 3 / np.min(times['peak'])  # best sample between the same reps
     flops = gnn_flops(n, 256, 18)
+    executed = flops - 18 * 2 * 2 * n * 256 * 256  # the merge GEMMs are folded away
     med = {k: float(np.median(v) * 1e3) for k, v in times.items()}
     return {
         'keypoints': n,
@@ -217,6 +246,8 @@ def paper_comparison(n: int, reps: int) -> Dict:
         'gnn_gflops_per_s': flops / (med['gnn'] / 1e3) / 1e9,
         'matmul_peak_gflops_per_s': peak / 1e9,
         'gnn_pct_of_peak': 100.0 * flops / (med['gnn'] / 1e3) / peak,
+        'gnn_executed_gflop': executed / 1e9,
+        'gnn_executed_pct_of_peak': 100.0 * executed / (med['gnn'] / 1e3) / peak,
         'early_stop_median_ms': med['early stop'],
         'early_stop_max_abs_diff_log_assignment': float(
             (stopped['log_assignment'] - fast['log_assignment']).abs().max()),
@@ -230,10 +261,24 @@ def sinkhorn_per_iteration(sizes: Sequence[int] = (512, 1024, 2048), reps: int =
     """Milliseconds per Sinkhorn iteration: (time of 101 - time of 1 iteration) / 100.
 
     The inference (mat-vec) path against the log-domain loop, interleaved, on random scores
-    with a realistic spread (std 3); also the fast path on scores 30x larger (peaky trained
-    weights), where it stays in the mat-vec loop instead of falling back.
+    with a realistic spread (std 3); the whole stage at 100 iterations (the call: kernel,
+    iterations, result); the column sums as one block (K^T x split by columns across
+    threads, as before the per-thread row blocks); and the fast path on scores 30x larger
+    (peaky trained weights), where it stays in the mat-vec loop instead of falling back.
     """
+    from ..models import superglue
     from ..models.superglue import log_optimal_transport
+    row_blocks = superglue._row_blocks
+
+    def one_block(iters: int) -> Callable[[], object]:
+        def run():
+            superglue._row_blocks = lambda *args: 1
+            try:
+                return log_optimal_transport(scores, bins, iters, fast=True)
+            finally:
+                superglue._row_blocks = row_blocks
+        return run
+
     rows = []
     for n in sizes:
         g = torch.Generator().manual_seed(n)
@@ -243,7 +288,10 @@ def sinkhorn_per_iteration(sizes: Sequence[int] = (512, 1024, 2048), reps: int =
         with torch.inference_mode():
             fns = {
                 'fast1': lambda: log_optimal_transport(scores, bins, 1, fast=True),
+                'fast100': lambda: log_optimal_transport(scores, bins, 100, fast=True),
                 'fast101': lambda: log_optimal_transport(scores, bins, 101, fast=True),
+                'one_block1': one_block(1),
+                'one_block101': one_block(101),
                 'peaky1': lambda: log_optimal_transport(peaky, bins, 1, fast=True),
                 'peaky101': lambda: log_optimal_transport(peaky, bins, 101, fast=True),
                 'log1': lambda: log_optimal_transport(scores, bins, 1),
@@ -255,10 +303,98 @@ def sinkhorn_per_iteration(sizes: Sequence[int] = (512, 1024, 2048), reps: int =
         med = {k: float(np.median(v) * 1e3) for k, v in times.items()}
         rows.append({
             'keypoints': n,
+            'threads': torch.get_num_threads(),
             'fast_ms_per_iteration': (med['fast101'] - med['fast1']) / 100,
-            'fast_100_iterations_ms': med['fast101'] - med['fast1'] + (med['fast1']),
+            'fast_100_iterations_call_ms': med['fast100'],
+            'one_block_ms_per_iteration': (med['one_block101'] - med['one_block1']) / 100,
             'peaky_fast_ms_per_iteration': (med['peaky101'] - med['peaky1']) / 100,
             'log_domain_ms_per_iteration': (med['log11'] - med['log1']) / 10,
             'max_abs_diff_fast_vs_log_domain': float((fast - slow).abs().max()),
         })
+    return rows
+
+
+def baseline_comparison(baseline: str, sizes: Sequence[int], reps: int,
+                        weights: Optional[str] = None) -> List[Dict]:
+    """Time this checkout's model against another version of models/superglue.py.
+
+    ``baseline`` is the path of that file (e.g. from ``git show REV:superglue_ros/
+    superglue_ros/models/superglue.py``), imported as its own module. Both sides get the same
+    state dict and inputs and run in turn, call by call: the shipped weights on real ORB
+    features of the bundled frames (through the engine, as the node runs them), and the
+    paper configuration on random inputs (full forward at 100 iterations, and the GNN +
+    final projection alone, rated against matmul peak samples between the same reps).
+    Matches must be identical (also the mutual argmax without threshold).
+    """
+    import importlib.util
+    from ..engine import MatchingEngine
+    from ..models.superglue import filter_matches
+    from ..weights import weights_path, WeightsError
+    from .bench import gnn_flops, paper_model, random_pair, real_features
+    spec = importlib.util.spec_from_file_location('baseline_superglue', baseline)
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+
+    def twin(model):
+        other = old.SuperGlue(dict(vars(model.conf))).eval()
+        other.load_state_dict(model.state_dict())
+        return other
+
+    def compare(label: str, n: int, new_fn, old_fn, flops: float = 0.0) -> Dict:
+        fns = {'now': new_fn, 'baseline': old_fn}
+        if flops:
+            fns['peak'] = peak_sampler()
+        times = interleaved(fns, reps)
+        med = {k: float(np.median(v) * 1e3) for k, v in times.items()}
+        row = {'case': label, 'keypoints': n, 'now_median_ms': med['now'],
+               'baseline_median_ms': med['baseline'],
+               'speedup': med['baseline'] / med['now'],
+               'per_rep_speedup': [b / a for a, b in zip(times['now'], times['baseline'])]}
+        if flops:
+            peak = 2 * 2048 ** 3 / np.min(times['peak'])
+            row.update(matmul_peak_gflops_per_s=peak / 1e9, model_gflop=flops / 1e9,
+                       now_pct_of_peak=100.0 * flops / (med['now'] / 1e3) / peak,
+                       baseline_pct_of_peak=100.0 * flops / (med['baseline'] / 1e3) / peak)
+        return row
+
+    rows = []
+    try:
+        engine = MatchingEngine.from_weights(weights_path(weights), device='cpu')
+    except WeightsError:
+        engine = None
+    paper = paper_model()
+    old_paper = twin(paper)
+    with torch.inference_mode():
+        for n in sizes:
+            if engine is not None:
+                baseline_engine = MatchingEngine.from_weights(weights_path(weights),
+                                                              device='cpu')
+                baseline_engine.model = twin(engine.model)
+                p0, p1 = (engine.prepare(f) for f in real_features(n))
+                a, b = engine.match_prepared(p0, p1), baseline_engine.match_prepared(p0, p1)
+                row = compare('shipped, real ORB', n,
+                              lambda: engine.match_prepared(p0, p1),
+                              lambda: baseline_engine.match_prepared(p0, p1))
+                row.update(identical_matches=bool(np.array_equal(a.index0, b.index0)
+                                                  and np.array_equal(a.index1, b.index1)),
+                           matches=int(len(a.index0)),
+                           max_confidence_diff=float(np.abs(a.confidence - b.confidence).max())
+                           if len(a.confidence) else 0.0)
+                rows.append(row)
+            data = random_pair(n, 256, torch.device('cpu'), seed=1)
+            a, b = paper(data), old_paper(data)
+            argmax_a = filter_matches(a['log_assignment'], 0.0)[0]
+            argmax_b = filter_matches(b['log_assignment'], 0.0)[0]
+            row = compare('paper, 100 iterations', n, lambda: paper(data),
+                          lambda: old_paper(data))
+            row.update(identical_matches=bool(torch.equal(a['matches0'], b['matches0'])),
+                       identical_mutual_argmax=bool(torch.equal(argmax_a, argmax_b)),
+                       mutual_argmax_matches=int((argmax_a > -1).sum()),
+                       max_abs_diff_log_assignment=float(
+                           (a['log_assignment'] - b['log_assignment']).abs().max()))
+            rows.append(row)
+            rows.append(compare('paper, GNN + final projection', n,
+                                lambda: paper.score_matrix(data),
+                                lambda: old_paper.score_matrix(data),
+                                flops=gnn_flops(n, 256, 18)))
     return rows
