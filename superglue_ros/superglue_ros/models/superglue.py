@@ -211,10 +211,15 @@ def log_sinkhorn_matvec(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torc
     su_blocks_of = [s[:, n:].reshape(bsz * blocks, 1, block_rows) if bsz == 1 else None
                     for s in states]
     single_cpu = bsz == 1 and scores.device.type == 'cpu'
+    if single_cpu:  # 1-D views for torch.mv, made once
+        kernel_2d, row_sums_1d = kernel[0], row_sums[0]
+        sv_vectors = [sv[0] for sv in sv_of]
+        partial_rows = partial_sums.view(blocks, n)
 
-    def kernel_times(sv: torch.Tensor) -> torch.Tensor:  # K sv -> row_sums
+    def kernel_times(i: int) -> torch.Tensor:  # K sv -> row_sums, sv of state i
+        sv = sv_of[i]
         if single_cpu:
-            torch.mv(kernel[0], sv[0], out=row_sums[0])
+            torch.mv(kernel_2d, sv_vectors[i], out=row_sums_1d)
         elif kernel.device.type == 'cpu':
             # CPU bmm of B > 1 mat-vecs takes a batched GEMM path 1.6x slower than B gemv
             # calls (measured at 1025^2, superglue-bench).
@@ -230,6 +235,9 @@ def log_sinkhorn_matvec(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torc
             su_blocks = states[i][:, n:].reshape(bsz * blocks, 1, block_rows)
         if blocks == 1:
             torch.bmm(su_blocks, kernel_blocks, out=column_sums[:, None])
+        elif single_cpu and blocks == 2:
+            torch.bmm(su_blocks, kernel_blocks, out=partial_sums)
+            torch.add(partial_rows[0], partial_rows[1], out=column_sums[0])
         else:
             torch.bmm(su_blocks, kernel_blocks, out=partial_sums)
             torch.sum(partial_sums.view(bsz, blocks, n), 1, out=column_sums)
@@ -253,7 +261,7 @@ def log_sinkhorn_matvec(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torc
         if log_domain:  # see below: u, v are a, b (su = sv = 1)
             a, b = exact_iteration(b)
             continue
-        sums = kernel_times(sv_of[previous])
+        sums = kernel_times(previous)
         if pad_rows is not None:
             sums.add_(pad_rows)
         torch.div(mu, sums, out=su_of[current])
@@ -284,7 +292,7 @@ def log_sinkhorn_matvec(scores: torch.Tensor, log_mu: torch.Tensor, log_nu: torc
         previous, current = current, previous
         if tol > 0 and not log_domain and it + 1 < iters and (it + 1) % 10 == 0:
             # sv was just updated, so columns are exact; rows measure convergence.
-            row = su_of[previous] * kernel_times(sv_of[previous])
+            row = su_of[previous] * kernel_times(previous)
             error = where_valid((row / mu).log(), rows).abs().max()
             if error < tol:
                 break
