@@ -50,7 +50,7 @@ class NovelViewConfig:
 
 
 def pinhole(camera: Camera) -> Camera:
-    """The camera without its distortion: both images of a rendered pair use this model."""
+    """Drop the distortion of a camera: both images of a rendered pair use this model."""
     return Camera(camera.width, camera.height, camera.fx, camera.fy, camera.cx, camera.cy)
 
 
@@ -78,7 +78,7 @@ def look_at_pose(center: np.ndarray, target: np.ndarray, roll: float, jitter: np
 
 def sample_view_pose(depth: np.ndarray, camera: Camera, rng: np.random.Generator,
                      conf: NovelViewConfig, strength: float = 1.0) -> np.ndarray:
-    """A random orbit-like T_1<-0 around the median depth of the frame's central region."""
+    """Draw an orbit-like T_1<-0 around the median depth of the central image region."""
     h, w = depth.shape
     centre = depth[h // 4:3 * h // 4, w // 4:3 * w // 4]
     valid = centre[centre > 0]

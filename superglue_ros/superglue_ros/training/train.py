@@ -649,6 +649,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                         persistent_workers=bool(args.workers),
                         worker_init_fn=single_threaded_worker if args.workers else None,
+                        # Forking a process that has initialised CUDA (or OpenMP-built OpenCV)
+                        # can deadlock its children: on the GPU the workers are spawned.
+                        multiprocessing_context='spawn' if args.workers and
+                        device.type == 'cuda' else None,
                         pin_memory=device.type == 'cuda')
     log_path = out / 'log.csv'
     fields = ['step', 'elapsed_s', 'lr', 'strength', 'train_loss', 'train_precision',
@@ -680,7 +684,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def fmt(d: Dict[str, float], key: str, pattern: str = '{:.4f}') -> str:
         return pattern.format(d[key]) if key in d else ''
 
-    for batch in loader:
+    batch, batches = None, iter(loader)
+    for batch in batches:
         if step >= args.steps:
             break
         if args.max_hours and time.time() - t_start > args.max_hours * 3600:
@@ -747,6 +752,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             save(ckpt_path, {**val, **{f'real_{k}': v for k, v in real.items()}})
             plot_curve(log_path, out / 'curve.png')
     save(ckpt_path)
+    # Stop the loader workers now: left to interpreter shutdown, spawned workers are killed
+    # mid-batch and abort noisily.
+    del batch, batches
     log_file.close()
     if bar is not None:
         bar.close()
