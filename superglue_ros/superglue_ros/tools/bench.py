@@ -472,9 +472,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if 'baseline' in sections and args.baseline_module:
         from .bench_gnn import baseline_comparison
         rows = baseline_comparison(args.baseline_module, args.sizes, max(3, args.reps // 2),
-                                   args.weights)
+                                   args.weights, args.threads)
+        report['baseline_threads'] = torch.get_num_threads()
         report['baseline'] = {'module': args.baseline_module, 'rows': rows}
-        print(f'\nthis checkout vs {args.baseline_module} (same weights, interleaved, median):')
+        print(f'\nthis checkout vs {args.baseline_module} (same weights, interleaved, median, '
+              f'{torch.get_num_threads()} threads):')
         for r in rows:
             line = (f'  {r["case"]:30} N={r["keypoints"]:5d}: {r["baseline_median_ms"]:8.1f} -> '
                     f'{r["now_median_ms"]:8.1f} ms = {r["speedup"]:.2f}x (per rep '

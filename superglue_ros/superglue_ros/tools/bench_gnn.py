@@ -315,7 +315,7 @@ def sinkhorn_per_iteration(sizes: Sequence[int] = (512, 1024, 2048), reps: int =
 
 
 def baseline_comparison(baseline: str, sizes: Sequence[int], reps: int,
-                        weights: Optional[str] = None) -> List[Dict]:
+                        weights: Optional[str] = None, threads: int = 0) -> List[Dict]:
     """Time this checkout's model against another version of models/superglue.py.
 
     ``baseline`` is the path of that file (e.g. from ``git show REV:superglue_ros/
@@ -324,7 +324,8 @@ def baseline_comparison(baseline: str, sizes: Sequence[int], reps: int,
     features of the bundled frames (through the engine, as the node runs them), and the
     paper configuration on random inputs (full forward at 100 iterations, and the GNN +
     final projection alone, rated against matmul peak samples between the same reps).
-    Matches must be identical (also the mutual argmax without threshold).
+    Matches must be identical (also the mutual argmax without threshold). ``threads``: the
+    engines' num_threads (0 = automatic; the engine sets this process's torch threads).
     """
     import importlib.util
     from ..engine import MatchingEngine
@@ -359,7 +360,8 @@ def baseline_comparison(baseline: str, sizes: Sequence[int], reps: int,
 
     rows = []
     try:
-        engine = MatchingEngine.from_weights(weights_path(weights), device='cpu')
+        engine = MatchingEngine.from_weights(weights_path(weights), device='cpu',
+                                             num_threads=threads)
     except WeightsError:
         engine = None
     paper = paper_model()
@@ -367,8 +369,8 @@ def baseline_comparison(baseline: str, sizes: Sequence[int], reps: int,
     with torch.inference_mode():
         for n in sizes:
             if engine is not None:
-                baseline_engine = MatchingEngine.from_weights(weights_path(weights),
-                                                              device='cpu')
+                baseline_engine = MatchingEngine.from_weights(
+                    weights_path(weights), device='cpu', num_threads=threads)
                 baseline_engine.model = twin(engine.model)
                 p0, p1 = (engine.prepare(f) for f in real_features(n))
                 a, b = engine.match_prepared(p0, p1), baseline_engine.match_prepared(p0, p1)
