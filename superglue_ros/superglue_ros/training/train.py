@@ -649,10 +649,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                         persistent_workers=bool(args.workers),
                         worker_init_fn=single_threaded_worker if args.workers else None,
-                        # Forking a process that has initialised CUDA (or OpenMP-built OpenCV)
-                        # can deadlock its children: on the GPU the workers are spawned.
-                        multiprocessing_context='spawn' if args.workers and
-                        device.type == 'cuda' else None,
+                        # Forked workers inherit the thread pools of OpenCV (used here for the
+                        # validation pairs) and CUDA in a state that deadlocked them, on this
+                        # CPU and on an H200: workers are spawned.
+                        multiprocessing_context='spawn' if args.workers else None,
                         pin_memory=device.type == 'cuda')
     log_path = out / 'log.csv'
     fields = ['step', 'elapsed_s', 'lr', 'strength', 'train_loss', 'train_precision',
