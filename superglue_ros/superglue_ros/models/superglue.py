@@ -545,8 +545,7 @@ class AttentionalPropagation(nn.Module):
                          source_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Compute forward's result for inference from inference_weights (same math).
 
-        No merge GEMM, no concatenation [x ; message] (the MLP's first layer is two GEMMs
-        accumulating into one output) and no bias pass except the query's; cached weights.
+        No merge GEMM and no bias pass except the query's; cached weights.
         """
         weights = self.inference_weights()
         b, n, d = x.shape
@@ -558,13 +557,15 @@ class AttentionalPropagation(nn.Module):
             q = torch.mm(tokens, weights['qkv'][:, :d]).view(b, n, d)
             k, v = torch.mm(source.reshape(-1, d), weights['qkv'][:, d:]).view(
                 b, -1, 2 * d).split(d, -1)
-        q = q + weights['query_bias']
+        q = q + weights['query_bias'].to(q.dtype)  # (autocast: the GEMM's dtype)
         q, k, v = (t.unflatten(-1, (h, d // h)).transpose(1, 2) for t in (q, k, v))
         mask = None if source_mask is None else source_mask[:, None, None, :]
         message = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         message = message.transpose(1, 2).reshape(b * n, d)  # head-major, a view on CPU
-        hidden = torch.addmm(weights['mlp1_bias'], tokens, weights['mlp1'][:d])
-        hidden = hidden.addmm_(message, weights['mlp1'][d:]).relu_()
+        # One GEMM over [x ; message]: two accumulating into one output measured no faster,
+        # and an in-place addmm_ would escape autocast (mixed dtypes under fp16/bf16).
+        hidden = torch.addmm(weights['mlp1_bias'], torch.cat([tokens, message], 1),
+                             weights['mlp1']).relu_()
         return torch.addmm(weights['mlp2_bias'], hidden, weights['mlp2']).view(b, n, d)
 
 

@@ -93,8 +93,8 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
             return torch.matmul(s.softmax(-1), v)
 
         def folded_mlp():
-            hidden = torch.addmm(weights['mlp1_bias'], tokens, weights['mlp1'][:d])
-            hidden = hidden.addmm_(flat_message, weights['mlp1'][d:]).relu_()
+            hidden = torch.addmm(weights['mlp1_bias'], torch.cat([tokens, flat_message], 1),
+                                 weights['mlp1']).relu_()
             return torch.addmm(weights['mlp2_bias'], hidden, weights['mlp2'])
 
         def plain_layer():
@@ -119,8 +119,8 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
             'attention: plain bmm + softmax': plain_attention,
             'merge GEMM (before; now folded)': lambda: F.linear(
                 message, merge_w, attn.merge.bias),
-            'concat [x ; message] (before)': lambda: torch.cat([x, message], -1),
-            'message MLP, merge folded (now)': folded_mlp,
+            'concat [x ; message]': lambda: torch.cat([x, message], -1),
+            'message MLP incl. concat, merge folded (now)': folded_mlp,
             'message MLP, BN folded (before)': lambda: layer.mlp(both),
             'whole layer (now)': lambda: x + layer(x, x),
             'whole layer, plain path (before)': plain_layer,
@@ -142,7 +142,7 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
         'attention: SDPA on interleaved view': flops['attention'],
         'attention: plain bmm + softmax': flops['attention'],
         'merge GEMM (before; now folded)': flops['merge'],
-        'message MLP, merge folded (now)': flops['message MLP'],
+        'message MLP incl. concat, merge folded (now)': flops['message MLP'],
         'message MLP, BN folded (before)': flops['message MLP'],
         # Model FLOPs: the merge's are counted although the inference path folds it away.
         'whole layer (now)': sum(flops.values()),
