@@ -12,7 +12,7 @@ import torch
 from conftest import FRAMES
 from superglue_ros.datasets.homography import sample_homography, warp_points
 from superglue_ros.datasets.pairs import ground_truth, IGNORE, PairConfig, PairGenerator
-from superglue_ros.training.train import main as train_main, nll_loss
+from superglue_ros.training.train import load_checkpoint, main as train_main, nll_loss
 
 
 def test_identity_warp_matches_everything():
@@ -211,12 +211,16 @@ def test_rendered_view_pairs_train(tmp_path):
              'sinkhorn_iterations': 10}
     args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
             '--steps', '4', '--batch-size', '2', '--num-keypoints', '96',
-            '--val-every', '4', '--val-gaps', '0.2', '--val-stride', '4', '--workers', '0',
-            '--split-block', '1.0', '--split-guard', '0.2', '--real-fraction', '0.0',
-            '--novel-fraction', '1.0', '--device', 'cpu', '--schedule', 'time',
+            '--val-every', '4', '--workers', '0', '--split-block', '0',
+    # The wall-time schedule has barely started after 4 steps: the rate is near its peak.
             '--max-hours', '1', '--warmup', '1', '--model', json.dumps(small)]
     assert train_main(args) == 0
     rows = list(csv.DictReader(open(out / 'log.csv')))
     assert len(rows) == 1 and float(rows[0]['train_loss']) > 0
     # The wall-time schedule has barely started after 4 steps: the rate is still near its peak.
     assert float(rows[0]['lr']) > 0.9e-3
+    # Every frame trained (--split-block 0) and there were no photos: without validation pairs
+    # the latest checkpoint is the best one.
+    cfg = json.loads((out / 'config.json').read_text())
+    assert len(cfg['rgbd_train_frames'][0]) == 30 and not cfg['rgbd_val_frames'][0]
+    assert load_checkpoint(out / 'best.pt')['step'] == 4

@@ -160,10 +160,13 @@ def to_device(batch: Dict[str, torch.Tensor], device: torch.device) -> Dict[str,
 
 
 def single_threaded_worker(worker_id: int) -> None:
-    """Data-loader workers are the parallelism: OpenCV and torch inside each use one thread."""
+    """Data-loader workers are the parallelism: OpenCV inside each runs sequentially.
+
+    0, not 1: with a one-thread pool the worker aborted at exit (a joinable pool thread);
+    torch already runs one thread per worker.
+    """
     import cv2
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+    cv2.setNumThreads(0)
 
 
 def select_device(name: str) -> torch.device:
@@ -745,7 +748,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         f'R {real["recall"]:.3f} AUC@20 {real["auc@20"]:.1f}')
             (bar.write if bar is not None else print)(msg)
             # Model selection on real motion when there is any: it is what users run.
-            score = real['f1'] if real else val['f1']
+            # Without any validation pairs the latest checkpoint is the best one.
+            score = real['f1'] if real else val.get('f1', float(step))
             if score > best_f1:
                 best_f1 = score
                 save(out / 'best.pt', {**val, **{f'real_{k}': v for k, v in real.items()}})
