@@ -213,7 +213,8 @@ def test_rendered_view_pairs_train(tmp_path):
             '--steps', '4', '--batch-size', '2', '--num-keypoints', '96',
             '--val-every', '4', '--workers', '0', '--split-block', '0',
             '--real-fraction', '0.0', '--novel-fraction', '1.0', '--device', 'cpu',
-            '--schedule', 'time', '--max-hours', '1', '--warmup', '1', '--model', json.dumps(small)]
+            '--schedule', 'time', '--max-hours', '1', '--warmup', '1',
+            '--model', json.dumps(small)]
     assert train_main(args) == 0
     rows = list(csv.DictReader(open(out / 'log.csv')))
     assert len(rows) == 1 and float(rows[0]['train_loss']) > 0
