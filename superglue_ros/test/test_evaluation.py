@@ -165,3 +165,32 @@ def test_tum_evaluation_on_a_synthetic_sequence(tmp_path, tiny_weights):
     assert set(nn['by_gap']) == {'0.1', '0.3'}
     for row in res['results'].values():
         assert 0 <= row['auc@20'] <= 100 and 0 <= row['rot_auc@20'] <= 100
+
+
+def test_rendered_views_evaluation_has_exact_truth_and_parallax(tmp_path, tiny_weights):
+    from superglue_ros.datasets.rgbd import TumSequence
+    from superglue_ros.datasets.synthetic_rgbd import CAMERA, write_sequence
+    from superglue_ros.evaluation import motion
+    from superglue_ros.features import OrbExtractor
+    from superglue_ros.tools.eval import main as eval_main
+    folder = write_sequence(tmp_path / 'seq', frames=12)
+    seq = TumSequence(folder, CAMERA)
+    views = motion.render_views(seq, [0, 5], per_frame=2, seed=3)
+    assert len(views) == 4 and all(0.0 < v.baseline <= 0.35 for v in views)
+    pairs = motion.make_rendered_pairs(views, OrbExtractor(400), (0.1, 0.2, 0.35))
+    for p in pairs:  # exact truth: matched keypoints project onto each other
+        m = p.gt_matches0 >= 0
+        assert m.sum() > 25
+        err = np.linalg.norm(p.projections0[m] - p.features1.keypoints[p.gt_matches0[m]], axis=1)
+        assert np.median(err) < 1.0 and p.gap in (0.1, 0.2, 0.35)
+    res = motion.evaluate(pairs, {'nn': baselines.nn_mutual})['nn']
+    # (A single plane makes the essential matrix ill-conditioned: no pose bound here.)
+    assert res['depth_precision'] > 60 and res['epipolar_precision'] > 70
+    out = tmp_path / 'tum.json'
+    assert eval_main(['--weights', str(tiny_weights), '--device', 'cpu', '--out', str(out),
+                      'tum', str(folder), '--camera', str(folder / 'camera.yaml'), '--gaps',
+                      '0.3', '--stride', '4', '--max-keypoints', '300', '--no-sift',
+                      '--rendered-views', '1']) == 0
+    rendered = json.loads(out.read_text())['rendered_views']
+    assert rendered['pairs'] == 3
+    assert {'superglue_orb', 'orb_nn_mutual', 'orb_nn_ratio0.8'} <= set(rendered['results'])

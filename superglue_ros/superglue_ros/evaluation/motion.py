@@ -135,6 +135,61 @@ def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extrac
     return out
 
 
+@dataclass
+class RenderedView:
+    """A real frame and a view of it rendered from a new pose (datasets.novel_view)."""
+
+    name: str
+    image0: np.ndarray
+    image1: np.ndarray
+    depth0: np.ndarray
+    depth1: np.ndarray
+    camera: Camera  # distortion-free: both images share this model
+    t_1_0: np.ndarray
+    baseline: float  # camera translation as a fraction of the median scene depth
+
+
+def render_views(seq: TumSequence, frames: Sequence[int], per_frame: int = 1, seed: int = 0
+                 ) -> List[RenderedView]:
+    """Parallax pairs with exact ground truth from held-out RGB-D frames (fixed seed)."""
+    from ..datasets.novel_view import (NovelViewConfig, pinhole, render_view,
+                                       sample_view_pose)
+    conf, rng, camera = NovelViewConfig(), np.random.default_rng(seed), pinhole(seq.camera)
+    out = []
+    for i in frames:
+        depth0 = seq.depth(int(i))
+        if depth0 is None:
+            continue
+        image0 = seq.image(int(i))
+        valid = depth0[depth0 > 0]
+        median = float(np.median(valid)) if len(valid) else 1.0
+        for k in range(per_frame):
+            for _ in range(8):  # redraw views that see too little of the frame
+                t_1_0 = sample_view_pose(depth0, camera, rng, conf)
+                image1, depth1, coverage = render_view(image0, depth0, camera, t_1_0)
+                if coverage >= conf.min_coverage:
+                    break
+            baseline = float(np.linalg.norm(np.linalg.inv(t_1_0)[:3, 3])) / median
+            out.append(RenderedView(f'{seq.frames[int(i)].rgb.name} view {k}', image0, image1,
+                                    depth0, depth1, camera, t_1_0, baseline))
+    return out
+
+
+def make_rendered_pairs(views: Sequence[RenderedView], extractor, bins: Sequence[float]
+                        ) -> List[MotionPair]:
+    """Features and exact depth ground truth; ``gap`` holds the baseline bin's upper edge."""
+    from ..datasets.rgbd import depth_ground_truth
+    out = []
+    for v in views:
+        f0, f1 = extractor(v.image0), extractor(v.image1)
+        gt = depth_ground_truth(f0.keypoints, f1.keypoints, v.depth0, v.depth1, v.camera,
+                                v.t_1_0)
+        edge = next((b for b in bins if v.baseline <= b), bins[-1])
+        out.append(MotionPair(v.name, f0, f1, v.camera, v.t_1_0, gt['gt_matches0'],
+                              gt['projections0'], gt['projections1'], gt['status0'], edge))
+    return out
+
+
 def undistorted_pixels(camera: Camera, points: np.ndarray) -> np.ndarray:
     """Distorted pixels [N x 2] -> undistorted pixels of the same pinhole camera."""
     if len(points) == 0:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 import platform
 import sys
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -114,6 +114,7 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
         results.update(motion.evaluate(pairs, {'sift_nn_ratio0.8': nn_ratio}))
     cols = ['auc@5', 'auc@10', 'auc@20', 'rot_auc@20', 'epipolar_precision',
             'depth_precision', 'depth_recall', 'matches_per_pair', 'ms_per_pair']
+    rendered = _rendered_views(args, seq, frames, engines, cols) if args.rendered_views else {}
     scaled = {k: {c: (v[c] / 100 if c[0] in 'aerd' else v[c]) for c in cols}
               for k, v in results.items()}
     print(table(scaled, cols, f'Real motion, {seq.root.name} ({args.split} split): '
@@ -125,9 +126,51 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
                 for k, v in results.items() if f'{gap:g}' in v['by_gap']}
         if rows:
             print(table(rows, cols[:-1], f'\n  gap {gap:g} s'))
+    if rendered:
+        print(rendered.pop('table'))
     return {'task': 'tum', 'folder': str(args.folder), 'split': args.split,
             'gaps': args.gaps, 'keypoints': args.max_keypoints, 'pairs': len(chosen),
-            'results': results}
+            'results': results, **({'rendered_views': rendered} if rendered else {})}
+
+
+BASELINE_BINS = (0.1, 0.2, 0.35)  # camera translation / median scene depth
+
+
+def _rendered_views(args: argparse.Namespace, seq, frames: np.ndarray, engines: Dict,
+                    cols: List[str]) -> Dict:
+    """The same matchers on views rendered from the chosen frames (parallax, exact truth)."""
+    from ..classical import nn_ratio
+    from ..evaluation import motion
+    from ..features import OrbExtractor, SiftExtractor
+    views = motion.render_views(seq, frames[::args.stride], args.rendered_views)
+    results = {}
+    for dist in args.distributions:
+        pairs = motion.make_rendered_pairs(views, OrbExtractor(
+            args.max_keypoints, distribution=dist), BASELINE_BINS)
+        matchers = {name: baselines.superglue_matcher(e) for name, e in engines.items()}
+        matchers['orb_nn_mutual'] = baselines.nn_mutual
+        matchers['orb_nn_ratio0.8'] = baselines.nn_ratio
+        tag = f' [{dist}]' if len(args.distributions) > 1 else ''
+        for name, res in motion.evaluate(pairs, matchers, gaps=BASELINE_BINS).items():
+            results[name + tag] = res
+    if args.sift:
+        pairs = motion.make_rendered_pairs(views, SiftExtractor(args.max_keypoints),
+                                           BASELINE_BINS)
+        results.update(motion.evaluate(pairs, {'sift_nn_ratio0.8': nn_ratio},
+                                       gaps=BASELINE_BINS))
+    scaled = {k: {c: (v[c] / 100 if c[0] in 'aerd' else v[c]) for c in cols}
+              for k, v in results.items()}
+    text = table(scaled, cols, f'\nRendered views (parallax, exact ground truth) of the same '
+                               f'{args.split} frames: {len(views)} pairs, baseline up to '
+                               f'{BASELINE_BINS[-1]:g} x scene depth')
+    for edge in BASELINE_BINS:
+        rows = {k: {c: (v['by_gap'][f'{edge:g}'][c] / 100 if c[0] in 'aerd' else
+                        v['by_gap'][f'{edge:g}'][c]) for c in cols[:-1]}
+                for k, v in results.items() if f'{edge:g}' in v['by_gap']}
+        if rows:
+            text += '\n' + table(rows, cols[:-1], f'\n  baseline <= {edge:g} x depth')
+    return {'pairs': len(views), 'baseline_bins': list(BASELINE_BINS), 'results': results,
+            'table': text}
 
 
 def cmd_verification(args: argparse.Namespace) -> Dict:
@@ -216,6 +259,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     choices=['grid', 'response'], help='ORB keypoint distributions to compare')
     st.add_argument('--no-sift', dest='sift', action='store_false',
                     help='skip the SIFT NN + ratio baseline')
+    st.add_argument('--rendered-views', type=int, default=0, metavar='N',
+                    help='also N views per chosen frame rendered from new poses with its depth: '
+                    'parallax with exact ground truth (the sequence may have little)')
     sv = sub.add_parser('verification', help='RANSAC / USAC verification of real matches: '
                         'time, inliers, precision and recall against TUM ground truth')
     sv.add_argument('folder', help='folder with rgb.txt, depth.txt, groundtruth.txt')
