@@ -138,7 +138,7 @@ BASELINE_BINS = (0.1, 0.2, 0.35)  # camera translation / median scene depth
 
 def _rendered_views(args: argparse.Namespace, seq, frames: np.ndarray, engines: Dict,
                     cols: List[str]) -> Dict:
-    """The same matchers on views rendered from the chosen frames (parallax, exact truth)."""
+    """Run the same matchers on views rendered from the chosen frames (parallax, exact truth)."""
     from ..classical import nn_ratio
     from ..evaluation import motion
     from ..features import OrbExtractor, SiftExtractor
