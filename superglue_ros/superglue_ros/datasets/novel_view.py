@@ -18,7 +18,7 @@ depth, so the ground truth ignores them instead of teaching a match to a renderi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -165,6 +165,21 @@ def render_view(image: np.ndarray, depth: np.ndarray, camera: Camera, t_1_0: np.
     return colour, out_depth, float(known.mean())
 
 
+def draw_view(image: np.ndarray, depth: np.ndarray, camera: Camera, rng: np.random.Generator,
+              conf: NovelViewConfig, strength: float = 1.0, tries: int = 8
+              ) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Render (image, depth, T_1<-0) of a random pose that sees at least ``min_coverage``.
+
+    ``camera`` is distortion-free. None when no pose in ``tries`` draws does.
+    """
+    for _ in range(tries):
+        t_1_0 = sample_view_pose(depth, camera, rng, conf, strength)
+        image1, depth1, coverage = render_view(image, depth, camera, t_1_0, conf.hole_margin)
+        if coverage >= conf.min_coverage:
+            return image1, depth1, t_1_0
+    return None
+
+
 class NovelViewGenerator:
     """Makes ORB pairs of a real RGB-D frame and a rendered view of it from a new pose."""
 
@@ -189,25 +204,26 @@ class NovelViewGenerator:
              ) -> Dict[str, np.ndarray]:
         """One pair (frame, rendered view); views with too little overlap are redrawn."""
         drawable = [s for s, f in enumerate(self.frames) if len(f)]
+        out = None
         for _ in range(tries):
             s = drawable[int(rng.integers(len(drawable)))]
             i = int(self.frames[s][int(rng.integers(len(self.frames[s])))])
-            out = self._make(rng, strength, s, i)
+            out = self._make(rng, strength, s, i) or out
             if out is not None and int((out['gt_matches0'] >= 0).sum()) >= self.conf.min_matches:
                 return out
-        if out is None:  # every try rendered too little: fall back to a tiny baseline
-            out = self._make(rng, 0.0, s, i, check_coverage=False)
+        if out is None:  # no draw saw enough of its frame: the smallest baseline always does
+            out = self._make(rng, 0.0, s, i)
         return out
 
-    def _make(self, rng: np.random.Generator, strength: float, s: int, i: int,
-              check_coverage: bool = True) -> Dict[str, np.ndarray]:
+    def _make(self, rng: np.random.Generator, strength: float, s: int, i: int
+              ) -> Optional[Dict[str, np.ndarray]]:
         c = self.conf
         img0, depth0 = self._frame(s, i)
         camera = pinhole(self.sequences[s].camera)
-        t_1_0 = sample_view_pose(depth0, camera, rng, c, strength)
-        img1, depth1, coverage = render_view(img0, depth0, camera, t_1_0, c.hole_margin)
-        if check_coverage and coverage < c.min_coverage:
+        view = draw_view(img0, depth0, camera, rng, c, strength, tries=1 if strength else 8)
+        if view is None:
             return None
+        img1, depth1, t_1_0 = view
         h, w = img0.shape
         flip = bool(rng.random() < c.flip)
         aug = augmentation(w, h, rng, flip, 0.0, (1.0, 1.0))

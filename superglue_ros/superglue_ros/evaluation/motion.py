@@ -152,8 +152,7 @@ class RenderedView:
 def render_views(seq: TumSequence, frames: Sequence[int], per_frame: int = 1, seed: int = 0
                  ) -> List[RenderedView]:
     """Parallax pairs with exact ground truth from held-out RGB-D frames (fixed seed)."""
-    from ..datasets.novel_view import (NovelViewConfig, pinhole, render_view,
-                                       sample_view_pose)
+    from ..datasets.novel_view import draw_view, NovelViewConfig, pinhole
     conf, rng, camera = NovelViewConfig(), np.random.default_rng(seed), pinhole(seq.camera)
     out = []
     for i in frames:
@@ -164,11 +163,10 @@ def render_views(seq: TumSequence, frames: Sequence[int], per_frame: int = 1, se
         valid = depth0[depth0 > 0]
         median = float(np.median(valid)) if len(valid) else 1.0
         for k in range(per_frame):
-            for _ in range(8):  # redraw views that see too little of the frame
-                t_1_0 = sample_view_pose(depth0, camera, rng, conf)
-                image1, depth1, coverage = render_view(image0, depth0, camera, t_1_0)
-                if coverage >= conf.min_coverage:
-                    break
+            view = draw_view(image0, depth0, camera, rng, conf)
+            if view is None:  # this frame's depth covers too little of it
+                break
+            image1, depth1, t_1_0 = view
             baseline = float(np.linalg.norm(np.linalg.inv(t_1_0)[:3, 3])) / median
             out.append(RenderedView(f'{seq.frames[int(i)].rgb.name} view {k}', image0, image1,
                                     depth0, depth1, camera, t_1_0, baseline))
