@@ -139,7 +139,7 @@ def _row_blocks(batch: int, rows: int, device: torch.device) -> int:
     kernel from L3: 2.1 MB per core at 1024 keypoints, where a core has 2 MB. A column-sum
     gemv (K^T x) splits the columns instead, which costs 1.5x per iteration (superglue-bench
     --sections sinkhorn). Blocks under 64 rows are not worth their extra reduction. A batch
-    (B > 1) runs one item per thread instead.
+    (B > 1) keeps one block per item (its column-sum bmm runs over the items).
     """
     if device.type != 'cpu' or batch > 1:
         return 1
