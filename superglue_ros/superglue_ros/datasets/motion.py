@@ -145,13 +145,23 @@ class MotionPairGenerator:
         gt = refined_ground_truth(f0, f1, k0, k1, depth0, depth1, seq.camera,
                                   seq.relative_pose(i, j), c.refine_pose, c.match_radius,
                                   c.unmatched_radius, valid0, valid1)
-        return {
-            **sample_features(f0, f1, valid0, valid1),
-            'image_size': np.array([w, h], np.float32),
-            'pair': np.array([s, i, j], np.int64),
-            'gt_matches0': gt['gt_matches0'], 'gt_matches1': gt['gt_matches1'],
-            # In the original (unaugmented) frames, for evaluation.
-            'original_keypoints0': k0, 'original_keypoints1': k1,
-            'projections0': gt['projections0'], 'projections1': gt['projections1'],
-            'status0': gt['status0'],
-        }
+        return depth_pair_sample(f0, f1, valid0, valid1, (w, h), (s, i, j), k0, k1, gt)
+
+
+def depth_pair_sample(f0: Features, f1: Features, valid0: np.ndarray, valid1: np.ndarray,
+                      size: Tuple[int, int], pair: Tuple[int, int, int], kpts0: np.ndarray,
+                      kpts1: np.ndarray, gt: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """One training/validation sample of a pair with depth ground truth.
+
+    ``kpts0/1`` are the keypoints in the original (unaugmented) frames, where the ground
+    truth lives; they, the projections and the statuses serve the evaluation.
+    """
+    return {
+        **sample_features(f0, f1, valid0, valid1),
+        'image_size': np.array(size, np.float32),
+        'pair': np.array(pair, np.int64),
+        'gt_matches0': gt['gt_matches0'], 'gt_matches1': gt['gt_matches1'],
+        'original_keypoints0': kpts0, 'original_keypoints1': kpts1,
+        'projections0': gt['projections0'], 'projections1': gt['projections1'],
+        'status0': gt['status0'],
+    }

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from .homography import PhotoConfig, photometric, warp_points
-from .motion import augmentation
-from .pairs import pad_features, sample_features
+from .motion import augmentation, depth_pair_sample
+from .pairs import pad_features
 from .rgbd import Camera, depth_ground_truth, TumSequence
 from ..features import OrbExtractor
 
@@ -235,12 +235,4 @@ class NovelViewGenerator:
         k0, k1 = warp_points(f0.keypoints, back), warp_points(f1.keypoints, back)
         gt = depth_ground_truth(k0, k1, depth0, depth1, camera, t_1_0, c.match_radius,
                                 c.unmatched_radius, valid0, valid1)
-        return {
-            **sample_features(f0, f1, valid0, valid1),
-            'image_size': np.array([w, h], np.float32),
-            'pair': np.array([s, i, i], np.int64),
-            'gt_matches0': gt['gt_matches0'], 'gt_matches1': gt['gt_matches1'],
-            'original_keypoints0': k0, 'original_keypoints1': k1,
-            'projections0': gt['projections0'], 'projections1': gt['projections1'],
-            'status0': gt['status0'],
-        }
+        return depth_pair_sample(f0, f1, valid0, valid1, (w, h), (s, i, i), k0, k1, gt)
