@@ -233,8 +233,9 @@ def feed_and_collect(driver, namespace: str, count: int = 6):
                     and len(node.get_subscriptions_info_by_topic(kp_topic)) == 2, 120), \
         'the front-end and the matcher did not both come up'
     # The front-end's keypoints reach the matcher only once the two have discovered each other
-    # (volatile QoS: a keyframe sent before is lost); this process has seen both ends by now.
-    time.sleep(2.0)
+    # (volatile QoS: a keyframe sent before is lost); this process has seen both ends by now,
+    # but those two may not have: 2 s lost the first keyframe once in a full CI run.
+    time.sleep(5.0)
     frames = TumFrames(count=count)
     for i in range(len(frames)):
         image_pub.publish(frames.image_msg(i, encoding='bgr8'))
