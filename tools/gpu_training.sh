@@ -55,9 +55,12 @@ PYEOF
   ;;
 run)
   OUTDIR=$2; HOURS=$3; W=$4; B=$5; shift 5
-  # The committed model code, not an edit in progress in the working tree.
-  cp devpack/superglue.py superglue_ros/superglue_ros/models/superglue.py
-  export PYTHONPATH=$PWD/superglue_ros PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
+  # A copy of the package with the committed model code (not an edit in progress), so the
+  # working tree itself is never changed.
+  PKG=$(mktemp -d)
+  cp -r superglue_ros/superglue_ros "$PKG/"
+  cp devpack/superglue.py "$PKG/superglue_ros/models/superglue.py"
+  export PYTHONPATH=$PKG PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
   common=(--images devpack/photos/train --val-images devpack/photos/val
           --rgbd devpack/tum_train --camera fr1 --split-block 0
           --real-fraction 0.4 --novel-fraction 0.3 --num-keypoints 512 1024
