@@ -32,6 +32,7 @@ from ..datasets.novel_view import NovelViewConfig, NovelViewGenerator
 from ..datasets.pairs import IGNORE, list_images, PairConfig, PairGenerator
 from ..datasets.rgbd import load_camera, split_by_time, TumSequence
 from ..descriptors import adapt_scores, orb_to_float
+from ..engine import resolve_device
 from ..evaluation.motion import match_accuracy, select_pairs, summarize, undistorted_pixels
 from ..features import Features
 from ..geometry import estimate_pose, relative_pose_error
@@ -167,17 +168,6 @@ def single_threaded_worker(worker_id: int) -> None:
     """
     import cv2
     cv2.setNumThreads(0)
-
-
-def select_device(name: str) -> torch.device:
-    """'auto' takes CUDA when there is one; asking for CUDA without one falls back aloud."""
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        print(f'superglue-train: --device {name} but CUDA is not available; training on the '
-              'CPU', file=sys.stderr)
-        return torch.device('cpu')
-    return torch.device(name)
 
 
 class PairStream(IterableDataset):
@@ -564,7 +554,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = select_device(args.device)
+    device, warning = resolve_device(args.device)  # CUDA without a GPU: the CPU, aloud
+    if warning:
+        print(f'superglue-train: {warning}', file=sys.stderr)
     if device.type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = True  # training only; inference stays fp32
     train_images = list_images(args.images)
