@@ -131,18 +131,25 @@ def test_keypoint_distribution_parameter(harness):
             Parameter('keypoint_distribution', value='random')])
 
 
-@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
-def test_console_script_stops_cleanly_on_a_signal(harness, signum):
+def start_frontend_process(namespace: str, **popen_args):
+    """Start the front-end as its own process; return it and its output up to DDS start-up."""
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id(13)))
     proc = subprocess.Popen([sys.executable, '-m', 'superglue_ros.nodes.frontend_node',
-                             '--ros-args', '-r', '__ns:=/stop'], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             '--ros-args', '-r', f'__ns:={namespace}'], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **popen_args)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if 'DDS transport' in line:
+            break
+    return proc, lines
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_console_script_stops_cleanly_on_a_signal(harness, signum):
+    proc, lines = start_frontend_process('/stop')
     try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if 'DDS transport' in line:
-                break
         image_pub = harness.node.create_publisher(Image, '/stop/image', RELIABLE)
         assert wait_for(lambda: image_pub.get_subscription_count() > 0, 20)
         frames = TumFrames(count=3)
@@ -163,17 +170,9 @@ def test_console_script_stops_cleanly_on_a_signal(harness, signum):
 
 def test_ctrl_c_stops_the_node_even_when_started_with_sigint_ignored():
     """Started with SIGINT ignored (nohup, a background job of a script), Ctrl-C still stops."""
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id(13)))
-    proc = subprocess.Popen([sys.executable, '-m', 'superglue_ros.nodes.frontend_node',
-                             '--ros-args', '-r', '__ns:=/ignored'], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc, lines = start_frontend_process(
+        '/ignored', preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if 'DDS transport' in line:
-                break
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
     finally:
