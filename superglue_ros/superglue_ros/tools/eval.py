@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 import platform
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -81,12 +81,15 @@ def cmd_pairs(args: argparse.Namespace) -> Dict:
             'results': res}
 
 
+TUM_COLUMNS = ['auc@5', 'auc@10', 'auc@20', 'rot_auc@20', 'epipolar_precision',
+               'depth_precision', 'depth_recall', 'matches_per_pair', 'ms_per_pair']
+BASELINE_BINS = (0.1, 0.2, 0.35)  # rendered views: camera translation / median scene depth
+
+
 def cmd_tum(args: argparse.Namespace) -> Dict:
     """Real motion: pose / rotation AUC, epipolar and depth precision, depth recall."""
-    from ..classical import nn_ratio
     from ..datasets.rgbd import load_camera, split_by_time, TumSequence
     from ..evaluation import motion
-    from ..features import OrbExtractor, SiftExtractor
     seq = TumSequence(args.folder, load_camera(args.camera))
     frames = np.arange(len(seq))
     if args.split == 'val':
@@ -99,78 +102,66 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
         raise ValueError(f'no frame pairs at gaps {args.gaps} s in {args.folder} '
                          f'({args.split} split, covisibility >= {args.min_covisibility})')
     engines = _engines(args)
-    results: Dict[str, Dict] = {}
-    for dist in args.distributions:
-        pairs = motion.make_pairs(seq, chosen, OrbExtractor(args.max_keypoints,
-                                                            distribution=dist))
-        matchers = {name: baselines.superglue_matcher(e) for name, e in engines.items()}
-        matchers['orb_nn_mutual'] = baselines.nn_mutual
-        matchers['orb_nn_ratio0.8'] = baselines.nn_ratio
-        tag = f' [{dist}]' if len(args.distributions) > 1 else ''
-        for name, res in motion.evaluate(pairs, matchers).items():
-            results[name + tag] = res
-    if args.sift:
-        pairs = motion.make_pairs(seq, chosen, SiftExtractor(args.max_keypoints))
-        results.update(motion.evaluate(pairs, {'sift_nn_ratio0.8': nn_ratio}))
-    cols = ['auc@5', 'auc@10', 'auc@20', 'rot_auc@20', 'epipolar_precision',
-            'depth_precision', 'depth_recall', 'matches_per_pair', 'ms_per_pair']
-    rendered = _rendered_views(args, seq, frames, engines, cols) if args.rendered_views else {}
-    scaled = {k: {c: (v[c] / 100 if c[0] in 'aerd' else v[c]) for c in cols}
-              for k, v in results.items()}
-    print(table(scaled, cols, f'Real motion, {seq.root.name} ({args.split} split): '
-                              f'{len(chosen)} pairs at gaps {args.gaps} s, '
-                              f'{args.max_keypoints} keypoints'))
-    for gap in args.gaps:
-        rows = {k: {c: (v['by_gap'][f'{gap:g}'][c] / 100 if c[0] in 'aerd' else
-                        v['by_gap'][f'{gap:g}'][c]) for c in cols[:-1]}
-                for k, v in results.items() if f'{gap:g}' in v['by_gap']}
-        if rows:
-            print(table(rows, cols[:-1], f'\n  gap {gap:g} s'))
+    results = _motion_results(args, engines, lambda ext: motion.make_pairs(seq, chosen, ext))
+    rendered = {}
+    if args.rendered_views:
+        views = motion.render_views(seq, frames[::args.stride], args.rendered_views)
+        rendered = {'pairs': len(views), 'baseline_bins': list(BASELINE_BINS),
+                    'results': _motion_results(args, engines, lambda ext: motion.
+                                               make_rendered_pairs(views, ext, BASELINE_BINS),
+                                               BASELINE_BINS)}
+    print(_motion_tables(results, f'Real motion, {seq.root.name} ({args.split} split): '
+                                  f'{len(chosen)} pairs at gaps {args.gaps} s, '
+                                  f'{args.max_keypoints} keypoints',
+                         args.gaps, '  gap {:g} s'))
     if rendered:
-        print(rendered.pop('table'))
+        print(_motion_tables(rendered['results'],
+                             f'\nRendered views (parallax, exact ground truth) of the same '
+                             f'{args.split} frames: {rendered["pairs"]} pairs, baseline up to '
+                             f'{BASELINE_BINS[-1]:g} x scene depth',
+                             BASELINE_BINS, '  baseline <= {:g} x depth'))
     return {'task': 'tum', 'folder': str(args.folder), 'split': args.split,
             'gaps': args.gaps, 'keypoints': args.max_keypoints, 'pairs': len(chosen),
             'results': results, **({'rendered_views': rendered} if rendered else {})}
 
 
-BASELINE_BINS = (0.1, 0.2, 0.35)  # camera translation / median scene depth
+def _motion_results(args: argparse.Namespace, engines: Dict, make_pairs,
+                    groups: Optional[Sequence[float]] = None) -> Dict[str, Dict]:
+    """Every matcher on the pairs ``make_pairs(extractor)`` builds, per ORB distribution.
 
-
-def _rendered_views(args: argparse.Namespace, seq, frames: np.ndarray, engines: Dict,
-                    cols: List[str]) -> Dict:
-    """Run the same matchers on views rendered from the chosen frames (parallax, exact truth)."""
+    ``groups``: the pairs' ``gap`` values to summarise apart (default: those present).
+    """
     from ..classical import nn_ratio
     from ..evaluation import motion
     from ..features import OrbExtractor, SiftExtractor
-    views = motion.render_views(seq, frames[::args.stride], args.rendered_views)
-    results = {}
+    results: Dict[str, Dict] = {}
     for dist in args.distributions:
-        pairs = motion.make_rendered_pairs(views, OrbExtractor(
-            args.max_keypoints, distribution=dist), BASELINE_BINS)
+        pairs = make_pairs(OrbExtractor(args.max_keypoints, distribution=dist))
         matchers = {name: baselines.superglue_matcher(e) for name, e in engines.items()}
         matchers['orb_nn_mutual'] = baselines.nn_mutual
         matchers['orb_nn_ratio0.8'] = baselines.nn_ratio
         tag = f' [{dist}]' if len(args.distributions) > 1 else ''
-        for name, res in motion.evaluate(pairs, matchers, gaps=BASELINE_BINS).items():
+        for name, res in motion.evaluate(pairs, matchers, gaps=groups).items():
             results[name + tag] = res
     if args.sift:
-        pairs = motion.make_rendered_pairs(views, SiftExtractor(args.max_keypoints),
-                                           BASELINE_BINS)
-        results.update(motion.evaluate(pairs, {'sift_nn_ratio0.8': nn_ratio},
-                                       gaps=BASELINE_BINS))
-    scaled = {k: {c: (v[c] / 100 if c[0] in 'aerd' else v[c]) for c in cols}
-              for k, v in results.items()}
-    text = table(scaled, cols, f'\nRendered views (parallax, exact ground truth) of the same '
-                               f'{args.split} frames: {len(views)} pairs, baseline up to '
-                               f'{BASELINE_BINS[-1]:g} x scene depth')
-    for edge in BASELINE_BINS:
-        rows = {k: {c: (v['by_gap'][f'{edge:g}'][c] / 100 if c[0] in 'aerd' else
-                        v['by_gap'][f'{edge:g}'][c]) for c in cols[:-1]}
-                for k, v in results.items() if f'{edge:g}' in v['by_gap']}
+        pairs = make_pairs(SiftExtractor(args.max_keypoints))
+        results.update(motion.evaluate(pairs, {'sift_nn_ratio0.8': nn_ratio}, gaps=groups))
+    return results
+
+
+def _motion_tables(results: Dict[str, Dict], title: str, groups: Sequence[float],
+                   group_title: str) -> str:
+    """Format the summary table, then one per group of pairs (percentages as such)."""
+    def scaled(row: Dict, cols: Sequence[str]) -> Dict:
+        return {c: (row[c] / 100 if c[0] in 'aerd' else row[c]) for c in cols}
+
+    text = table({k: scaled(v, TUM_COLUMNS) for k, v in results.items()}, TUM_COLUMNS, title)
+    for g in groups:
+        rows = {k: scaled(v['by_gap'][f'{g:g}'], TUM_COLUMNS[:-1])
+                for k, v in results.items() if f'{g:g}' in v['by_gap']}
         if rows:
-            text += '\n' + table(rows, cols[:-1], f'\n  baseline <= {edge:g} x depth')
-    return {'pairs': len(views), 'baseline_bins': list(BASELINE_BINS), 'results': results,
-            'table': text}
+            text += '\n' + table(rows, TUM_COLUMNS[:-1], '\n' + group_title.format(g))
+    return text
 
 
 def cmd_verification(args: argparse.Namespace) -> Dict:
