@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import cv2
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -46,13 +47,16 @@ class Refinement:
     rotation: float
 
     def __len__(self) -> int:
+        """Return the number of matches."""
         return int(self.points1.shape[0])
 
 
 def pair_rotation(angle0: Optional[np.ndarray], angle1: Optional[np.ndarray],
                   weights: Optional[np.ndarray] = None) -> float:
-    """In-plane rotation from image 0 to image 1 [deg]: weighted circular mean of the matched
-    keypoints' orientation differences; 0 when the front-end publishes no angles.
+    """Return the in-plane rotation from image 0 to image 1 [deg].
+
+    The weighted circular mean of the matched keypoints' orientation differences; 0 when the
+    front-end publishes no angles.
 
     One rotation per pair, not per match: single ORB angles are noisy (measured on rendered
     views, per-match angles refined fewer points and less accurately than the pair's mean).
@@ -108,7 +112,7 @@ def refine_matches(image0: np.ndarray, image1: np.ndarray, points0: np.ndarray,
                      float(rotation))
     if m == 0:
         return out
-    n, side = 2 * h + 1, 2 * (h + s) + 1
+    n = 2 * h + 1
     # Integer search centres in image 1; both windows must lie inside their images.
     q = np.round(p1).astype(np.int64)
     inside = ((q - h - s >= 0).all(1) & (q[:, 0] + h + s < g1.shape[1]) &
@@ -164,6 +168,7 @@ class MatchRefiner:
 
     def __init__(self, half_window: int = 7, search_radius: int = 3,
                  min_correlation: float = 0.7):
+        """Check and keep the settings (see ``refine_matches``)."""
         if not 1 <= int(half_window) <= 32:
             raise ValueError(f'half_window must be in [1, 32], got {half_window}')
         if not 1 <= int(search_radius) <= 16:
@@ -178,6 +183,7 @@ class MatchRefiner:
                  points1: np.ndarray, angle0: Optional[np.ndarray] = None,
                  angle1: Optional[np.ndarray] = None,
                  confidence: Optional[np.ndarray] = None) -> Refinement:
+        """Refine one pair's matched points (angles in degrees, confidence as weights)."""
         rotation = pair_rotation(angle0, angle1, confidence)
         return refine_matches(image0, image1, points0, points1, rotation, self.half_window,
                               self.search_radius, self.min_correlation)

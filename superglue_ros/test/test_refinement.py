@@ -3,7 +3,9 @@
 """Sub-pixel match refinement against exactly known warps of a real frame."""
 
 import cv2
+
 import numpy as np
+
 import pytest
 
 from superglue_ros.features import OrbExtractor, to_gray
@@ -20,7 +22,7 @@ def similarity(angle_deg: float, scale: float, shift, centre) -> np.ndarray:
 
 @pytest.fixture
 def warped_pair(frames):
-    """A real frame, its rotated + sub-pixel shifted copy, and ORB keypoints of the first."""
+    """Return a real frame, its rotated and sub-pixel shifted copy, and its ORB keypoints."""
     image0 = to_gray(cv2.imread(str(frames[0])))
     m = similarity(12.0, 1.0, (0.37, -0.62), (320, 240))
     image1 = cv2.warpAffine(image0, m, (640, 480), flags=cv2.INTER_CUBIC)
@@ -109,8 +111,8 @@ def test_empty_input_and_argument_errors(warped_pair):
 
 def test_refiner_accepts_bgr_and_uses_angles(warped_pair):
     image0, image1, points0, truth, _ = warped_pair
-    bgr0, bgr1 = cv2.cvtColor(image0, cv2.COLOR_GRAY2BGR), cv2.cvtColor(image1,
-                                                                         cv2.COLOR_GRAY2BGR)
+    bgr0 = cv2.cvtColor(image0, cv2.COLOR_GRAY2BGR)
+    bgr1 = cv2.cvtColor(image1, cv2.COLOR_GRAY2BGR)
     angles0 = np.zeros(len(points0))
     r = MatchRefiner()(bgr0, bgr1, points0, truth + 0.8, angles0, angles0 + 12.0)
     assert abs(r.rotation - 12.0) < 1e-9
