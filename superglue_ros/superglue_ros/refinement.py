@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import cv2
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 

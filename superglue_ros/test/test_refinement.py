@@ -3,9 +3,7 @@
 """Sub-pixel match refinement against exactly known warps of a real frame."""
 
 import cv2
-
 import numpy as np
-
 import pytest
 
 from superglue_ros.features import OrbExtractor, to_gray
