@@ -72,7 +72,14 @@ def test_pose_evaluation_runs_with_baselines(pose_pairs, tiny_weights):
     # keypoints that the grid distribution adds.
     res = evaluate(parse_pairs(path), folder, baselines.methods(engine), num_keypoints=512,
                    distribution='response')
-    assert set(res) == {'superglue_orb', 'orb_nn_mutual', 'orb_nn_ratio0.8'}
+    # Ours refined (the product default), plus the attribution rows: ours unrefined and the
+    # refinement applied to ORB NN + mutual.
+    assert set(res) == {'superglue_orb', 'superglue_orb_unrefined', 'orb_nn_mutual',
+                        'orb_nn_mutual+refine', 'orb_nn_ratio0.8'}
+    assert set(baselines.methods(engine, refine=False)) == {'superglue_orb', 'orb_nn_mutual',
+                                                            'orb_nn_ratio0.8'}
+    assert res['superglue_orb']['matches_per_pair'] == \
+        res['superglue_orb_unrefined']['matches_per_pair']
     nn = res['orb_nn_mutual']
     for key in ('auc@5', 'auc@10', 'auc@20', 'precision', 'matching_score'):
         assert 0.0 <= nn[key] <= 1.0
@@ -183,9 +190,16 @@ def test_rendered_views_evaluation_has_exact_truth_and_parallax(tmp_path, tiny_w
         assert m.sum() > 25
         err = np.linalg.norm(p.projections0[m] - p.features1.keypoints[p.gt_matches0[m]], axis=1)
         assert np.median(err) < 1.0 and p.gap in (0.1, 0.2, 0.35)
-    res = motion.evaluate(pairs, {'nn': baselines.nn_mutual})['nn']
+    both = motion.evaluate(pairs, {'nn': baselines.nn_mutual,
+                                   'refined': baselines.Refined(baselines.nn_mutual)})
+    res = both['nn']
     # (A single plane makes the essential matrix ill-conditioned: no pose bound here.)
     assert res['depth_precision'] > 60 and res['epipolar_precision'] > 70
+    # Refinement keeps the matches and moves them closer to the exact truth.
+    refined = both['refined']
+    assert refined['depth_precision'] == res['depth_precision']
+    assert refined['refined_share'] > 50 and res['refined_share'] == 0
+    assert refined['median_error_px'] < 0.7 * res['median_error_px'], (refined, res)
     out = tmp_path / 'tum.json'
     assert eval_main(['--weights', str(tiny_weights), '--device', 'cpu', '--out', str(out),
                       'tum', str(folder), '--camera', str(folder / 'camera.yaml'), '--gaps',

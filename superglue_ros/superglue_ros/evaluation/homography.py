@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from .baselines import MatchFn, timed
+from .baselines import MatchFn, run_matcher
 from ..datasets.homography import (PhotoConfig, photometric, random_crop, sample_homography,
                                    warp_points, WarpConfig)
 from ..datasets.pairs import ground_truth, list_images, load_gray
@@ -94,8 +94,9 @@ def evaluate_pairs(pairs: Sequence[HomographyPair], matchers: Dict[str, MatchFn]
         tot = {'pred': 0, 'correct': 0, 'gt': 0, 'hit': 0}
         errors, times, counts = [], [], []
         for p, (f0, f1), gt in zip(pairs, feats, gts):
-            (i0, i1, _), dt = timed(fn, f0, f1)
-            times.append(dt)
+            m = run_matcher(fn, f0, f1, p.image0, p.image1)  # a Refined matcher refines
+            i0, i1 = m.index0, m.index1
+            times.append(m.seconds)
             counts.append(len(i0))
             proj = warp_points(f0.keypoints[i0], p.homography)
             err = np.linalg.norm(proj - f1.keypoints[i1], axis=1)
@@ -103,7 +104,7 @@ def evaluate_pairs(pairs: Sequence[HomographyPair], matchers: Dict[str, MatchFn]
             tot['correct'] += int((err < px).sum())
             tot['gt'] += int((gt >= 0).sum())
             tot['hit'] += int((gt[i0] == i1).sum()) if len(i0) else 0
-            h_est, _ = verify_homography(f0.keypoints[i0], f1.keypoints[i1], px)
+            h_est, _ = verify_homography(m.points0, m.points1, px)
             errors.append(corner_error(h_est, p.homography))
         aucs = error_auc(errors, (3, 5, 10))
         results[name] = {

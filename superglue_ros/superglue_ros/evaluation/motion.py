@@ -17,11 +17,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .baselines import MatchFn, timed
+from .baselines import MatchFn, run_matcher
 from ..datasets.motion import refined_ground_truth
 from ..datasets.rgbd import (Camera, OCCLUDED, OUT_OF_VIEW, reproject, TumSequence, UNKNOWN,
                              VISIBLE)
-from ..features import Features
+from ..features import Features, to_gray
 from ..geometry import epipolar_error, error_auc, estimate_pose, relative_pose_error
 
 EPIPOLAR_THRESHOLD = 5e-4  # symmetric epipolar distance in normalised coordinates
@@ -42,6 +42,8 @@ class MotionPair:
     projections1: np.ndarray  # [N x 2] keypoints1 moved into image 0 (NaN: unknown)
     status0: np.ndarray  # [M] rgbd VISIBLE / OUT_OF_VIEW / OCCLUDED / UNKNOWN
     gap: float
+    image0: Optional[np.ndarray] = None  # grayscale, for matchers that refine on the images
+    image1: Optional[np.ndarray] = None
 
 
 def match_accuracy(index0: np.ndarray, index1: np.ndarray, kpts0: np.ndarray,
@@ -109,11 +111,13 @@ def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extrac
                min_matches: int = 0, refine: bool = True) -> List[MotionPair]:
     """Detect features and build depth ground truth (``min_matches``: drop pairs with fewer)."""
     cache: Dict[int, Features] = {}
+    grays: Dict[int, np.ndarray] = {}
     depths: Dict[int, np.ndarray] = {}
 
     def features(i: int) -> Features:
         if i not in cache:
-            cache[i] = extractor(seq.image(i))
+            image = seq.image(i)
+            cache[i], grays[i] = extractor(image), to_gray(image)
         return cache[i]
 
     def depth(i: int) -> np.ndarray:  # each frame is read once, not once per pair
@@ -131,7 +135,7 @@ def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extrac
             continue
         out.append(MotionPair(f'{seq.frames[i].rgb.name} {seq.frames[j].rgb.name}', f0, f1,
                               seq.camera, t_1_0, gt['gt_matches0'], gt['projections0'],
-                              gt['projections1'], gt['status0'], gap))
+                              gt['projections1'], gt['status0'], gap, grays[i], grays[j]))
     return out
 
 
@@ -184,7 +188,8 @@ def make_rendered_pairs(views: Sequence[RenderedView], extractor, bins: Sequence
                                 v.t_1_0)
         edge = next((b for b in bins if v.baseline <= b), bins[-1])
         out.append(MotionPair(v.name, f0, f1, v.camera, v.t_1_0, gt['gt_matches0'],
-                              gt['projections0'], gt['projections1'], gt['status0'], edge))
+                              gt['projections0'], gt['projections1'], gt['status0'], edge,
+                              to_gray(v.image0), to_gray(v.image1)))
     return out
 
 
@@ -197,11 +202,19 @@ def undistorted_pixels(camera: Camera, points: np.ndarray) -> np.ndarray:
 
 
 def pair_metrics(pair: MotionPair, index0: np.ndarray, index1: np.ndarray,
-                 ransac_px: float = 1.0) -> Dict[str, float]:
-    """Pose errors and match accuracy of one matcher's output on one pair."""
+                 ransac_px: float = 1.0, points1: Optional[np.ndarray] = None
+                 ) -> Dict[str, float]:
+    """Pose errors and match accuracy of one matcher's output on one pair.
+
+    ``points1``: the matched points of image 1 if not the keypoints (sub-pixel refined); pose,
+    epipolar precision and the localisation error use them, the depth-verified precision and
+    recall stay index-based (a 3-px radius that refinement does not change).
+    """
     k = pair.camera.k
+    if points1 is None:
+        points1 = pair.features1.keypoints[index1]
     p0 = undistorted_pixels(pair.camera, pair.features0.keypoints[index0])
-    p1 = undistorted_pixels(pair.camera, pair.features1.keypoints[index1])
+    p1 = undistorted_pixels(pair.camera, points1)
     n = len(index0)
     est = estimate_pose(p0, p1, k, k, ransac_px) if n >= 5 else None
     if est is None:
@@ -212,8 +225,13 @@ def pair_metrics(pair: MotionPair, index0: np.ndarray, index1: np.ndarray,
         np.zeros(0, bool)
     acc = match_accuracy(index0, index1, pair.features0.keypoints, pair.features1.keypoints,
                          pair.projections0, pair.projections1, pair.status0, pair.gt_matches0)
+    # Localisation: distance of each correct match's image-1 point from keypoint 0 moved by
+    # the depth ground truth (exact on rendered views; on real pairs it includes the pose's
+    # own error, so compare methods within one run).
+    e01 = np.linalg.norm(pair.projections0[index0] - np.asarray(points1, np.float64), axis=1)
     return {'rotation_error': err_r, 'pose_error': max(err_r, err_t), 'matches': n,
-            'epipolar_correct': int(epi.sum()), **acc}
+            'epipolar_correct': int(epi.sum()),
+            'localisation_errors': e01[np.isfinite(e01) & (e01 < 3.0)].tolist(), **acc}
 
 
 def summarize(rows: Sequence[Dict[str, float]]) -> Dict[str, float]:
@@ -234,6 +252,9 @@ def summarize(rows: Sequence[Dict[str, float]]) -> Dict[str, float]:
         'matches_per_pair': total / max(len(rows), 1),
         'pairs': len(rows),
     })
+    errors = [e for r in rows for e in r.get('localisation_errors', [])]
+    out['median_error_px'] = float(np.median(errors)) if errors else float('nan')
+    out['refined_share'] = 100 * sum(r.get('refined', 0) for r in rows) / max(total, 1)
     return out
 
 
@@ -245,10 +266,10 @@ def evaluate(pairs: Sequence[MotionPair], matchers: Dict[str, MatchFn],
     for name, fn in matchers.items():
         rows, times = [], []
         for p in pairs:
-            (i0, i1, _), dt = timed(fn, p.features0, p.features1)
-            times.append(dt)
-            r = pair_metrics(p, np.asarray(i0, int), np.asarray(i1, int), ransac_px)
-            r.update(pair=p.name, gap=p.gap)
+            m = run_matcher(fn, p.features0, p.features1, p.image0, p.image1)
+            times.append(m.seconds)
+            r = pair_metrics(p, m.index0, m.index1, ransac_px, m.points1)
+            r.update(pair=p.name, gap=p.gap, refined=int(m.refined.sum()))
             rows.append(r)
         summary = summarize(rows)
         summary['ms_per_pair'] = 1e3 * float(np.median(times)) if times else 0.0
@@ -257,5 +278,7 @@ def evaluate(pairs: Sequence[MotionPair], matchers: Dict[str, MatchFn],
             sub = [r for r in rows if abs(r['gap'] - g) < 1e-6]
             if sub:
                 by_gap[f'{g:g}'] = summarize(sub)
+        for r in rows:  # keep the per-pair JSON small: the median is in the summary
+            r.pop('localisation_errors', None)
         results[name] = {**summary, 'by_gap': by_gap, 'per_pair': rows}
     return results

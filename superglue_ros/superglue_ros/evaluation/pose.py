@@ -15,8 +15,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .baselines import MatchFn, timed
-from ..features import OrbExtractor
+from .baselines import MatchFn, run_matcher
+from ..features import OrbExtractor, to_gray
 from ..geometry import epipolar_error, estimate_pose, pose_auc, relative_pose_error
 
 WIDTH, HEIGHT = 640, 480
@@ -93,14 +93,15 @@ def evaluate(pairs: Sequence[PosePair], image_dir: Path, matchers: Dict[str, Mat
         img0, k0 = load_rotated(Path(image_dir) / p.name0, p.rot0, p.k0)
         img1, k1 = load_rotated(Path(image_dir) / p.name1, p.rot1, p.k1)
         t = rotation_z(p.rot1) @ p.t_0to1 @ np.linalg.inv(rotation_z(p.rot0))
-        prepared.append((extractor(img0), extractor(img1), k0, k1, t))
+        prepared.append((extractor(img0), extractor(img1), k0, k1, t, to_gray(img0),
+                         to_gray(img1)))
     results = {}
     for name, fn in matchers.items():
         errors, prec, mscore, counts, times, rows = [], [], [], [], [], []
-        for p, (f0, f1, k0, k1, t) in zip(pairs, prepared):
-            (i0, i1, _), dt = timed(fn, f0, f1)
-            times.append(dt)
-            pts0, pts1 = f0.keypoints[i0].astype(np.float64), f1.keypoints[i1].astype(np.float64)
+        for p, (f0, f1, k0, k1, t, g0, g1) in zip(pairs, prepared):
+            m = run_matcher(fn, f0, f1, g0, g1)  # a Refined matcher refines points1
+            i0, pts0, pts1 = m.index0, m.points0, m.points1
+            times.append(m.seconds)
             counts.append(len(i0))
             correct = epipolar_error(pts0, pts1, t, k0, k1) < EPIPOLAR_THRESHOLD \
                 if len(i0) else np.zeros(0, bool)
