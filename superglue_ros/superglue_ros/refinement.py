@@ -69,12 +69,33 @@ def pair_rotation(angle0: Optional[np.ndarray], angle1: Optional[np.ndarray],
 
 
 def _as_gray(image: np.ndarray, name: str) -> np.ndarray:
-    if image.ndim == 3:
+    if image.ndim == 3 and image.shape[2] in (3, 4):
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else
                              cv2.COLOR_BGRA2GRAY)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
     if image.ndim != 2:
         raise ValueError(f'{name} must be a grayscale or BGR image, got shape {image.shape}')
-    return np.ascontiguousarray(image, np.float32)
+    if image.dtype not in (np.uint8, np.float32):
+        image = image.astype(np.float32)
+    return np.ascontiguousarray(image)
+
+
+def _window_sums(windows: np.ndarray, n: int):
+    """Return sums and sums of squares over every n x n window of each [K x S x S] slice.
+
+    One integral image of the slices stacked vertically: each slice's rows continue the
+    running sums of the slice above, and the offset cancels in the four-corner difference.
+    """
+    k, side = windows.shape[0], windows.shape[1]
+    total, squares = cv2.integral2(windows.reshape(k * side, side), sdepth=cv2.CV_64F,
+                                   sqdepth=cv2.CV_64F)
+    rows = np.arange(k)[:, None] * side + np.arange(side + 1)[None]
+
+    def box(integral: np.ndarray) -> np.ndarray:
+        i = integral[rows]  # [K x (S + 1) x (S + 1)]: each slice's own integral image
+        return i[:, n:, n:] - i[:, :-n, n:] - i[:, n:, :-n] + i[:, :-n, :-n]
+    return box(total), box(squares)
 
 
 def _parabola_peak(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -98,7 +119,9 @@ def refine_matches(image0: np.ndarray, image1: np.ndarray, points0: np.ndarray,
     the radius: a wrong match or a large error), the correlation is too low, the template has
     no texture or either window leaves the image.
     """
-    g0, g1 = _as_gray(image0, 'image0'), _as_gray(image1, 'image1')
+    # Templates are interpolated: sample them from float32 so they keep sub-grey-level values.
+    g0 = _as_gray(image0, 'image0').astype(np.float32, copy=False)
+    g1 = _as_gray(image1, 'image1')
     p0 = np.asarray(points0, np.float64).reshape(-1, 2)
     p1 = np.asarray(points1, np.float64).reshape(-1, 2)
     if len(p0) != len(p1):
@@ -132,12 +155,12 @@ def refine_matches(image0: np.ndarray, image1: np.ndarray, points0: np.ndarray,
     norm_t = np.sqrt(np.einsum('kij,kij->k', templates, templates))
     # Search windows of image 1 and every (2 s + 1)^2 shifted view of them.
     offs = np.arange(-h - s, h + s + 1)
-    windows = g1[(q[idx, 1, None] + offs)[:, :, None], (q[idx, 0, None] + offs)[:, None, :]]
+    windows = g1[(q[idx, 1, None] + offs)[:, :, None],
+                 (q[idx, 0, None] + offs)[:, None, :]].astype(np.float32)
     views = sliding_window_view(windows, (n, n), axis=(1, 2))  # [K x S x S x n x n]
     dot = np.einsum('kabij,kij->kab', views, templates)  # templates are zero-mean
-    sums = views.sum(axis=(3, 4))
-    sq = sliding_window_view(windows * windows, (n, n), axis=(1, 2)).sum(axis=(3, 4))
-    var = np.maximum(sq - sums * sums / (n * n), 0.0)
+    sums, squares = _window_sums(windows, n)  # float64: exact for 8-bit images
+    var = np.maximum(squares - sums * sums / (n * n), 0.0)
     ncc = dot / np.maximum(np.sqrt(var) * norm_t[:, None, None], 1e-6)
     textured = (norm_t > 1e-3 * n)[:, None, None] & (var > 1e-3 * n * n)
     ncc = np.where(textured, ncc, -1.0)
