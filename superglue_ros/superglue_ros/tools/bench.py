@@ -3,7 +3,8 @@
 """``superglue-bench``: latency, throughput and memory versus keypoint count, in one run.
 
 Sections (``--sections``, all by default), each measured interleaved within this run:
-- ``latency``: the shipped ORB model on real ORB features of the bundled TUM frames, the
+- ``latency``: the shipped ORB model on real ORB features of the bundled TUM frames (alone,
+  and followed by the sub-pixel match refinement the product runs on CPU), the
   paper configuration (D=256, 9+9 layers, 100 Sinkhorn iterations, random weights) through
   the optimised path and through the straightforward one (Conv1d + BatchNorm modules, einsum
   attention, log-domain Sinkhorn: models/reference.py), and OpenCV brute-force Hamming
@@ -184,14 +185,18 @@ def summarize(times: Sequence[float]) -> Dict[str, float]:
             'reps': int(len(t))}
 
 
+def real_images():
+    """Two bundled TUM frames two apart, grayscale."""
+    import cv2
+    from .demo import bundled_pair
+    return tuple(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in bundled_pair(2))
+
+
 def real_features(n: int):
     """ORB features (up to n) of two bundled TUM frames two apart."""
-    import cv2
     from ..features import OrbExtractor
-    from .demo import bundled_pair
-    p0, p1 = bundled_pair(2)
     ext = OrbExtractor(n)
-    return ext(cv2.imread(str(p0))), ext(cv2.imread(str(p1)))
+    return tuple(ext(image) for image in real_images())
 
 
 def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: int,
@@ -204,6 +209,7 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
     import cv2
     from ..engine import MatchingEngine
     from ..models.reference import reference_forward
+    from ..refinement import MatchRefiner
     from ..weights import weights_path, WeightsError
     rows = []
     paper = paper_model(device)
@@ -229,6 +235,14 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
             f0, f1 = real_features(n)
             p0, p1 = engine.prepare(f0), engine.prepare(f1)
             cases.append(('shipped', lambda: engine.match_prepared(p0, p1), len(f0)))
+            if device.type == 'cpu':  # the product's pipeline: the match, then its refinement
+                refiner, (g0, g1) = MatchRefiner(), real_images()
+
+                def run_refined():
+                    m = engine.match_prepared(p0, p1)
+                    return refiner(g0, g1, m.points0, m.points1, f0.angle[m.index0],
+                                   f1.angle[m.index1], m.confidence)
+                cases.append(('shipped+refine', run_refined, len(f0)))
             for name, other in others.items():
                 q0, q1 = other.prepare(f0), other.prepare(f1)
                 run = (lambda o=other, a=q0, b=q1: o.match_prepared(a, b))
@@ -254,7 +268,7 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
             row = {'method': name, 'device': tag, 'keypoints': n, 'actual_keypoints': actual,
                    **summarize(times), 'peak_mem_mb': mem.peak_mb}
             rows.append(row)
-            print(f'  {tag:10} {name:12} N={n:5d} median {row["median_ms"]:9.1f} ms  '
+            print(f'  {tag:10} {name:14} N={n:5d} median {row["median_ms"]:9.1f} ms  '
                   f'p95 {row["p95_ms"]:9.1f} ms  {row["pairs_per_s"]:7.2f} pairs/s  '
                   f'peak +{row["peak_mem_mb"]:.0f} MB', flush=True)
     return rows
@@ -346,11 +360,11 @@ def malloc_worker(n: int, reps: int) -> Dict:
 
 
 def print_table(rows: List[Dict]) -> None:
-    head = (f'{"device":10} {"method":12} {"N":>5} {"median ms":>10} {"p95 ms":>9} '
+    head = (f'{"device":10} {"method":14} {"N":>5} {"median ms":>10} {"p95 ms":>9} '
             f'{"pairs/s":>8} {"peak MB":>8}')
     print('\n' + head + '\n' + '-' * len(head))
     for r in rows:
-        print(f'{r["device"]:10} {r["method"]:12} {r["keypoints"]:5d} {r["median_ms"]:10.1f} '
+        print(f'{r["device"]:10} {r["method"]:14} {r["keypoints"]:5d} {r["median_ms"]:10.1f} '
               f'{r["p95_ms"]:9.1f} {r["pairs_per_s"]:8.2f} {r["peak_mem_mb"]:8.0f}')
 
 
