@@ -23,6 +23,11 @@ Correspondences per pair (``window_index``, ``last_in_batch``). ``~/match_keyfra
 (loop-closure verification) on the worker, one candidate at a time between keyframes, so the
 stream waits at most one match.
 
+With images (``image_input`` raw or compressed) and ``refine_matches``, each pair's matched
+points of the current keyframe are refined to sub-pixel accuracy against the reference
+keyframe's image (``refinement.MatchRefiner``): published as ``refined_current_x/y`` beside
+the keypoint positions, and what the RANSAC verification and the pose are computed from.
+
 A keyframe stamped before the reference (a bag played again, a simulation reset) starts the
 sequence over; ``~/reset`` (std_srvs/Trigger) does the same on request.
 
@@ -73,8 +78,9 @@ from ..engine import MatchingEngine, MatchResult, PreparedFeatures
 from ..geometry import Intrinsics, verify_essential, verify_fundamental
 from ..inputs import (BAD_STAMP, DUPLICATE_ID, InputError, NO_CAMERA_INFO, NO_KEYPOINTS,
                       OVERSIZED)
+from ..refinement import MatchRefiner, Refinement
 from ..ros.conversions import (build_correspondences, compressed_to_image, image_to_bgr,
-                               intrinsics_from_camera_info, numpy_to_image)
+                               image_to_gray, intrinsics_from_camera_info, numpy_to_image)
 from ..ros.dds import transport_note, use_large_image_transport
 from ..ros.device_memory import release_device_memory
 from ..ros.diagnostics import matcher_status
@@ -175,6 +181,17 @@ PARAMETERS = (
           irange=(1, 1000000)),
     Param('max_keyframe_memory', 256.0, 'Memory bound of the stored keyframes [MiB]: their '
           'tensors, keypoints and images; oldest evicted first', frange=(1.0, 1e6)),
+    Param('refine_matches', True, 'Sub-pixel refinement: move each matched point of the '
+          'current keyframe onto the patch of its partner in the reference keyframe '
+          '(refined_current_x/y); needs images (no effect with image_input none); changeable '
+          'at run time', read_only=False),
+    Param('refine_min_correlation', 0.7, 'Normalised cross-correlation a refined point needs; '
+          'below it the keypoint position is kept; changeable at run time', read_only=False,
+          frange=(-1.0, 1.0)),
+    Param('refine_half_window', 7, 'Half width of the refinement template [px]: '
+          '(2 h + 1)^2 pixels', irange=(1, 32)),
+    Param('refine_search_radius', 3, 'Integer offsets searched around each matched point in '
+          'each direction [px]; a partner farther away stays unrefined', irange=(1, 16)),
 )
 
 SHUTDOWN_GRACE = 1.5  # [s] the worker may take to finish the keyframe in hand at shutdown
@@ -196,6 +213,9 @@ class Keyframe:
     camera: Optional[Intrinsics] = None  # the camera model when the keyframe was taken
     frame_id: str = ''
     bgr: Optional[np.ndarray] = None  # converted lazily, only for the debug image
+    # For match refinement, converted once when the keyframe is accepted; for an unpadded
+    # mono8 image a view on the message's pixels (no copy).
+    gray: Optional[np.ndarray] = None
 
     def nbytes(self) -> int:
         """Return the memory the keyframe holds: tensors, keypoint arrays, image pixels."""
@@ -205,8 +225,21 @@ class Keyframe:
         for f in (getattr(p, 'features', None), getattr(p, 'selected', None)):
             if f is not None:
                 arrays += [f.keypoints, f.scores, f.descriptors, f.size, f.angle, f.octave]
-        return tensor_bytes(*arrays, self.image.data if self.image is not None else None,
-                            self.bgr)
+        pixels = self.image.data if self.image is not None else None
+        gray = self.gray
+        if gray is not None and pixels is not None and len(pixels) and \
+                np.may_share_memory(gray, np.frombuffer(pixels, np.uint8)):
+            gray = None  # a view on the message's pixels, already counted
+        return tensor_bytes(*arrays, pixels, self.bgr, gray)
+
+    def matched_angles(self, index: np.ndarray) -> Optional[np.ndarray]:
+        """ORB angles [deg] of the keypoints ``index``; None where the front-end gave none."""
+        features = self.prepared.features
+        if len(features.angle) != len(features) or not len(index):
+            return None
+        angles = features.angle[index]
+        # -1: not applicable (Keypoints.msg); then the pair is taken as unrotated.
+        return angles if np.all(np.isfinite(angles)) and np.all(angles >= 0) else None
 
 
 @dataclass
@@ -271,6 +304,9 @@ class MatcherCore:
         self._own_timers: List[Any] = []
         self._debug_pub = None
         self._busy: Optional[Tuple[float, int]] = None  # (start, keyframe id) of the match
+        self._refiner = MatchRefiner(self._param('refine_half_window'),
+                                     self._param('refine_search_radius'),
+                                     self._param('refine_min_correlation'))
         self._overrun_counted = False
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._reset_service = self.create_service(Trigger, '~/reset', self._on_reset)
@@ -326,7 +362,17 @@ class MatcherCore:
             f'camera_info {"required" if self._param("camera_info_required") else "optional"}'
             f', window {window} (store of {count} keyframes, '
             f'{self._param("max_keyframe_memory"):g} MiB), '
-            f'verification {"on" if self._param("verify") else "off"}')
+            f'verification {"on" if self._param("verify") else "off"}, '
+            f'refinement {self._refinement_note()}')
+
+    def _refinement_note(self) -> str:
+        if self._image_input == 'none':
+            return 'off (image_input none: no images, refined_current_x/y stay empty)'
+        if not self._param('refine_matches'):
+            return 'off'
+        r = self._refiner
+        return (f'on (window {2 * r.half_window + 1} px, search +-{r.search_radius} px, '
+                f'min correlation {r.min_correlation:g})')
 
     def _activate(self) -> None:
         """Subscribe to the inputs: keyframes flow from now on."""
@@ -509,10 +555,18 @@ class MatcherCore:
                 if p.type_ != Parameter.Type.DOUBLE or not p.value > 0.0:
                     return SetParametersResult(
                         successful=False, reason='verify_threshold_px must be a double > 0')
+            elif p.name == 'refine_min_correlation':
+                if p.type_ != Parameter.Type.DOUBLE or not -1.0 <= p.value <= 1.0:
+                    return SetParametersResult(
+                        successful=False, reason=f'refine_min_correlation must be a double in '
+                                                 f'[-1, 1], got {p.value!r}')
         for p in params:
             if p.name == 'match_threshold' and self._engine is not None:
                 self._engine.match_threshold = p.value
                 self.get_logger().info(f'match_threshold set to {p.value:.3f}')
+            elif p.name == 'refine_min_correlation':
+                self._refiner.min_correlation = float(p.value)
+                self.get_logger().info(f'refine_min_correlation set to {p.value:.3f}')
         return SetParametersResult(successful=True)
 
     # -- services --------------------------------------------------------------------------
@@ -688,13 +742,11 @@ class MatcherCore:
         result = self._engine.match_prepared(candidate.prepared, query.prepared)
         self._stats.count('match_keyframes_matches')
         n = len(result.index0)
+        fields = self._checked_pair(candidate, query, result)
         return build_correspondences(
             header, Correspondences.STATUS_OK, f'{n} matches', current=current,
             reference=(candidate.keyframe_id, candidate.stamp),
-            current_index=result.index1, reference_index=result.index0,
-            current_points=result.points1, reference_points=result.points0,
-            confidence=result.confidence, latency=time.perf_counter() - work.received,
-            last_in_batch=False, **self._verify(candidate, query, result))
+            latency=time.perf_counter() - work.received, last_in_batch=False, **fields)
 
     def _publish(self, job: Job, status: int, text: str = '', ref: Optional[Keyframe] = None,
                  **fields) -> Correspondences:
@@ -786,7 +838,24 @@ class MatcherCore:
             return None
         frame_id = kp.header.frame_id or (image.header.frame_id if image is not None else '')
         return Keyframe(int(kp.keyframe_id), kp.header.stamp, stamp_ns(kp), prepared, image,
-                        camera, frame_id)
+                        camera, frame_id, gray=self._gray(image, int(kp.keyframe_id)))
+
+    def _gray(self, image: Optional[Image], keyframe_id: int) -> Optional[np.ndarray]:
+        """Return the grayscale pixels for refinement (None: no image, or unconvertible).
+
+        Kept whatever refine_matches says now, so that switching it on at run time refines
+        the pairs with keyframes already stored.
+        """
+        if image is None:
+            return None
+        try:
+            return image_to_gray(image)
+        except Exception as exc:  # noqa: BLE001 - its pairs are published unrefined
+            n = self._stats.count('refine_failures')
+            self._log.warning('refine', f'keyframe {keyframe_id}: no grayscale image for match '
+                              f'refinement ({exc!r}); its pairs are published unrefined '
+                              f'({n} refinement failures so far)')
+            return None
 
     def _process(self, job: Job) -> None:
         current = self._accept(job)
@@ -836,33 +905,74 @@ class MatcherCore:
             self.get_logger().debug(f'keyframe store full ({len(self._store)} keyframes, '
                                     f'{self._store.bytes / 2**20:.1f} MiB): evicted {evicted}')
 
-    def _verify(self, ref: Keyframe, current: Keyframe, result: MatchResult) -> dict:
-        """Inlier flags (and the pose with a camera model) as build_correspondences fields."""
+    def _refine(self, ref: Keyframe, current: Keyframe, result: MatchResult
+                ) -> Optional[Refinement]:
+        """Sub-pixel positions of the current keyframe's matched points; None: not refined.
+
+        The reference keyframe is image 0 of the pair, as in the MatchResult. A failure is
+        counted and logged, and the pair goes out unrefined: refinement never costs a match.
+        """
+        if (not self._param('refine_matches') or ref.gray is None or current.gray is None
+                or not len(result.index0)):
+            return None
+        start = time.perf_counter()
+        try:
+            refinement = self._refiner(ref.gray, current.gray, result.points0, result.points1,
+                                       ref.matched_angles(result.index0),
+                                       current.matched_angles(result.index1),
+                                       result.confidence)
+        except Exception as exc:  # noqa: BLE001 - published unrefined, never lost
+            n = self._stats.count('refine_failures')
+            self._log.warning('refine', f'match refinement failed for keyframe '
+                              f'{current.keyframe_id} vs {ref.keyframe_id}: {exc!r}; published '
+                              f'unrefined ({n} refinement failures so far)')
+            return None
+        self._stats.count('refine_time_us', int((time.perf_counter() - start) * 1e6))
+        self._stats.count('refined_pairs')
+        self._stats.count('refine_candidates', len(refinement))
+        self._stats.count('refined_points', int(np.count_nonzero(refinement.refined)))
+        return refinement
+
+    def _verify(self, ref: Keyframe, current: Keyframe, result: MatchResult,
+                refinement: Optional[Refinement] = None) -> dict:
+        """Inlier flags (and the pose with a camera model) as build_correspondences fields.
+
+        With a ``refinement`` the current keyframe's refined points are verified: that is
+        where their accuracy reaches the pose. The flags index the same matches either way.
+        """
         if not self._param('verify'):
             return {'inlier': None, 'verified': False}
         threshold = self._param('verify_threshold_px')
+        points1 = refinement.points1 if refinement is not None else result.points1
         if ref.camera is not None and current.camera is not None:
-            inlier, pose = verify_essential(result.points0, result.points1, ref.camera,
+            inlier, pose = verify_essential(result.points0, points1, ref.camera,
                                             current.camera, threshold)
             self._stats.count('pose_estimates' if pose is not None else 'pose_failures')
             return {'inlier': inlier, 'verified': True, 'pose': pose,
                     'verification': Correspondences.VERIFICATION_ESSENTIAL}
-        inlier = verify_fundamental(result.points0, result.points1, threshold)
+        inlier = verify_fundamental(result.points0, points1, threshold)
         return {'inlier': inlier, 'verified': True,
                 'verification': Correspondences.VERIFICATION_FUNDAMENTAL}
 
+    def _checked_pair(self, ref: Keyframe, current: Keyframe, result: MatchResult) -> dict:
+        """Refine, then verify, one matched pair: its build_correspondences fields."""
+        refinement = self._refine(ref, current, result)
+        fields = self._verify(ref, current, result, refinement)
+        fields.update(current_index=result.index1, reference_index=result.index0,
+                      current_points=result.points1, reference_points=result.points0,
+                      confidence=result.confidence)
+        if refinement is not None:
+            fields.update(refined_points=refinement.points1, refined=refinement.refined)
+        return fields
+
     def _answer(self, job: Job, ref: Keyframe, current: Keyframe, result: MatchResult,
                 match_time: float, window_index: int = 0, last: bool = True) -> None:
-        """Verify the matches, publish them, record the statistics, draw the debug image."""
+        """Refine and verify the matches, publish them, record the statistics, debug image."""
         n = len(result.index0)
-        verification = self._verify(ref, current, result)
-        inlier = verification['inlier']
-        msg = self._publish(
-            job, Correspondences.STATUS_OK, f'{n} matches', ref,
-            current_index=result.index1, reference_index=result.index0,
-            current_points=result.points1, reference_points=result.points0,
-            confidence=result.confidence, window_index=window_index, last_in_batch=last,
-            **verification)
+        fields = self._checked_pair(ref, current, result)
+        inlier = fields['inlier']
+        msg = self._publish(job, Correspondences.STATUS_OK, f'{n} matches', ref,
+                            window_index=window_index, last_in_batch=last, **fields)
         self._stats.add_match(msg.latency, match_time, n,
                               float(np.mean(inlier)) if inlier is not None and n else None)
         self.get_logger().debug(

@@ -389,7 +389,9 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
                           inlier: Optional[np.ndarray] = None, verified: bool = False,
                           latency: float = 0.0, verification: Optional[int] = None,
                           pose: Optional[RelativePose] = None, window_index: int = 0,
-                          last_in_batch: bool = True) -> Correspondences:
+                          last_in_batch: bool = True,
+                          refined_points: Optional[np.ndarray] = None,
+                          refined: Optional[np.ndarray] = None) -> Correspondences:
     """Correspondences message; ``current``/``reference`` are (keyframe id, stamp or None).
 
     Without matches (first keyframe, rejections, errors) every array stays empty. Without
@@ -397,7 +399,9 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
     anything). ``verification`` is a Correspondences.VERIFICATION_* value (default:
     fundamental when ``verified``, else none); ``pose`` (reference -> current camera) fills
     the pose fields and sets pose_valid. ``window_index``/``last_in_batch``: the pair's place
-    in its keyframe's batch (window matching).
+    in its keyframe's batch (window matching). ``refined_points`` [M x 2] and ``refined`` [M]
+    (bool): the sub-pixel refinement of the current points (refined_current_x/y, refined);
+    None leaves those arrays empty (not refined).
     """
     msg = Correspondences()
     msg.header = header
@@ -419,6 +423,14 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
         msg.confidence = _f32(confidence)
         flags = np.ones(len(cur), np.uint8) if inlier is None else np.asarray(inlier, np.uint8)
         msg.inlier = array.array('B', flags.tobytes())
+        if refined_points is not None:
+            moved = np.asarray(refined_points, np.float32).reshape(-1, 2)
+            if len(moved) != len(cur) or refined is None or len(refined) != len(cur):
+                raise ValueError(f'refined_points and refined must have one entry per match '
+                                 f'({len(cur)}), got {len(moved)} and '
+                                 f'{None if refined is None else len(refined)}')
+            msg.refined_current_x, msg.refined_current_y = _f32(moved[:, 0]), _f32(moved[:, 1])
+            msg.refined = array.array('B', np.asarray(refined, np.uint8).tobytes())
     msg.verified = bool(verified)
     if verification is None:
         verification = (Correspondences.VERIFICATION_FUNDAMENTAL if verified
@@ -435,3 +447,16 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
     msg.last_in_batch = bool(last_in_batch)
     msg.latency = float(latency)
     return msg
+
+
+def matched_current_points(msg: Correspondences) -> np.ndarray:
+    """Return the current keyframe's matched points [M x 2], refined where the message has them.
+
+    A consumer computing geometry from a Correspondences wants these: refined_current_x/y when
+    the matcher refined the matches (empty otherwise, or in messages from before the field),
+    else current_x/y.
+    """
+    x, y = getattr(msg, 'refined_current_x', ()), getattr(msg, 'refined_current_y', ())
+    if not len(x) or len(x) != len(msg.current_x) or len(y) != len(x):
+        x, y = msg.current_x, msg.current_y
+    return np.stack([np.asarray(x, np.float64), np.asarray(y, np.float64)], 1).reshape(-1, 2)

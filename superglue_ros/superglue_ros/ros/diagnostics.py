@@ -20,7 +20,8 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
 
     The level is ERROR when matcher errors or watchdog overruns (a match past
     match_deadline) grew since the last report, WARN when drops, rejections, malformed
-    messages or unpaired keypoints grew, else OK. ``reported`` is updated in place.
+    messages, unpaired keypoints or match refinement failures (pairs published unrefined)
+    grew, else OK. ``reported`` is updated in place.
     """
     s = stats
     status = DiagnosticStatus(name=name, hardware_id=device)
@@ -29,6 +30,7 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
     errors = s.get('matcher_errors', 0) + s.get('internal_errors', 0)
     overruns = s.get('watchdog_overruns', 0)
     unpaired = s['sync_dropped_keypoints']
+    refine_failures = s.get('refine_failures', 0)
     if overruns > reported['overruns']:
         status.level, status.message = DiagnosticStatus.ERROR, 'match past its deadline'
     elif errors > reported['errors']:
@@ -39,10 +41,13 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
         # Images without keypoints are normal (not every frame is a keyframe); keypoints
         # without an image are lost keyframes.
         status.level, status.message = DiagnosticStatus.WARN, 'unpaired keypoints'
+    elif refine_failures > reported['refine_failures']:
+        status.level, status.message = DiagnosticStatus.WARN, 'match refinement failed'
     else:
         status.level, status.message = DiagnosticStatus.OK, 'ok'
     reported['errors'], reported['problems'], reported['unpaired'] = errors, problems, unpaired
-    reported['overruns'] = overruns
+    reported['overruns'], reported['refine_failures'] = overruns, refine_failures
+    refined_pairs, refined_points = s.get('refined_pairs', 0), s.get('refined_points', 0)
     values = {
         'device': device,
         'keyframes_received': s.get('keyframes_received', 0),
@@ -77,6 +82,11 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
         'evicted_by_reset': s.get('evicted_reset', 0),
         'window_batches': s.get('window_batches', 0),
         'match_keyframes_requests': s.get('match_keyframes_requests', 0),
+        'refined_pairs': refined_pairs,
+        'refined_points': refined_points,
+        'refined_share': f'{refined_points / max(s.get("refine_candidates", 0), 1):.3f}',
+        'refine_ms_mean': f'{s.get("refine_time_us", 0) * 1e-3 / max(refined_pairs, 1):.2f}',
+        'refine_failures': refine_failures,
     }
     for reason in REASONS:
         values[f'rejected_{reason}'] = s.get(f'rejected_{reason}', 0)
