@@ -354,3 +354,42 @@ def test_verify_takes_the_refined_points_when_given(harness):
         assert np.mean(exact) > 0.95 > np.mean(raw) + 0.2
     finally:
         harness.remove(node)
+
+
+def test_replay_pose_errors_use_the_refined_points():
+    """superglue-replay's per-pair pose error is computed from refined_current_x/y if given."""
+    from superglue_ros.datasets.rgbd import Camera, Trajectory
+    from superglue_ros.replay.groundtruth import keyframe_pose_errors
+    from superglue_ros.ros.sync import to_time
+
+    camera = Camera(640, 480, 520.0, 520.0, 320.0, 240.0)
+    rng = np.random.default_rng(3)
+    points = np.c_[rng.uniform(-3, 3, 400), rng.uniform(-2, 2, 400), rng.uniform(3, 8, 400)]
+    rotvec, translation = np.array([0.02, -0.05, 0.01]), np.array([0.3, 0.05, 0.05])
+    rotation = cv2.Rodrigues(rotvec)[0]
+    p0 = points[:, :2] / points[:, 2:] * 520.0 + [320.0, 240.0]
+    moved = points @ rotation.T + translation  # X_cur = R X_ref + t
+    p1 = moved[:, :2] / moved[:, 2:] * 520.0 + [320.0, 240.0]
+    noisy = p1 + rng.uniform(-3, 3, p1.shape)
+    # Camera-to-world poses (TUM order x y z qx qy qz qw): the reference at the origin.
+    pose_cur = np.linalg.inv(np.vstack([np.c_[rotation, translation], [0, 0, 0, 1]]))
+    angle = np.linalg.norm(rotvec)
+    axis = -rotvec / angle  # the inverse rotation
+    q = np.r_[pose_cur[:3, 3], axis * np.sin(angle / 2), np.cos(angle / 2)]
+    identity = np.r_[np.zeros(6), 1.0]
+    trajectory = Trajectory(np.array([0.99, 1.0, 1.01, 1.99, 2.0, 2.01]),
+                            np.array([identity] * 3 + [q] * 3))
+    fields = dict(current=(2, to_time(2.0)), reference=(1, to_time(1.0)),
+                  current_index=np.arange(400), reference_index=np.arange(400),
+                  current_points=noisy, reference_points=p0,
+                  confidence=np.ones(400, np.float32))
+    plain = build_correspondences(Header(), Correspondences.STATUS_OK, **fields)
+    refined = build_correspondences(Header(), Correspondences.STATUS_OK, refined_points=p1,
+                                    refined=np.ones(400, bool), **fields)
+    error_plain = keyframe_pose_errors({2_000_000_000: plain}, trajectory, camera)[0]
+    error_refined = keyframe_pose_errors({2_000_000_000: refined}, trajectory, camera)[0]
+    print(f'pose error: keypoints {error_plain["pose_error"]:.3f} deg, refined '
+          f'{error_refined["pose_error"]:.3f} deg')
+    assert error_refined['pose_error'] < 0.2
+    assert error_refined['pose_error'] < error_plain['pose_error'] / 3
+    assert error_refined['essential_inliers'] > 390 > error_plain['essential_inliers']
