@@ -8,12 +8,17 @@ correct matches of any ORB matcher sit about 1 px from the true correspondence (
 SIFT's sit at 0.25 px; with a 1-px RANSAC threshold that costs more relative-pose accuracy than
 any matcher change (docs/RESULTS.md, "Match refinement").
 
-For each match, a patch around the reference point in image 0 is warped by the pair's
-rotation (the circular mean of the matches' ORB angle differences) into image 1, and
-normalised cross-correlation (NCC) over a small integer search window around the matched
-point finds it; a parabola through the peak and its neighbours gives the sub-pixel offset. The
-reference point stays where it is, which is what a SLAM back-end wants: the keyframe
-keypoint is the map point's observation, the refined point its new one.
+For each match, a patch around the reference point in image 0 is warped into image 1 by a
+local linear map, and normalised cross-correlation (NCC) over a small integer search window
+around the matched point finds it; a parabola through the peak and its neighbours gives the
+sub-pixel offset. The local map is the Jacobian, at the point, of a RANSAC homography of all
+the pair's matches: exact for rotation-only motion and planes, and it carries the scale change
+and foreshortening of wider baselines (measured better than the pair's rotation alone and
+than per-match affine fits to neighbouring matches, which are noisy). Where no homography fits
+(too few inliers) or its Jacobian is degenerate, the pair's rotation is used: the circular
+mean of the matches' ORB angle differences. The reference point stays where it is, which is
+what a SLAM back-end wants: the keyframe keypoint is the map point's observation, the refined
+point its new one.
 
 Pure numpy + OpenCV: no torch, no ROS. Every array is vectorised over the matches (one
 ``cv2.remap`` for all templates, one batched correlation), a few milliseconds per pair.
@@ -22,13 +27,16 @@ Pure numpy + OpenCV: no torch, no ROS. Every array is vectorised over the matche
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ['MatchRefiner', 'Refinement', 'pair_rotation', 'refine_matches']
+__all__ = ['local_warps', 'MatchRefiner', 'Refinement', 'pair_rotation', 'refine_matches',
+           'rotation_matrix', 'WARPS']
+
+WARPS = ('homography', 'rotation')
 
 
 @dataclass
@@ -37,13 +45,15 @@ class Refinement:
 
     points1: [M x 2] float32, the refined position where ``refined``, else the input point;
     refined: [M] bool; correlation: [M] float32 NCC at the peak (NaN: not evaluated, e.g. the
-    patch left the image or had no texture); rotation: the patch rotation used [deg].
+    patch left the image or had no texture); rotation: the pair's rotation [deg];
+    warp: 'homography' when the homography's Jacobians warped the patches, else 'rotation'.
     """
 
     points1: np.ndarray
     refined: np.ndarray
     correlation: np.ndarray
     rotation: float
+    warp: str = 'rotation'
 
     def __len__(self) -> int:
         """Return the number of matches."""
@@ -66,6 +76,46 @@ def pair_rotation(angle0: Optional[np.ndarray], angle1: Optional[np.ndarray],
     w = np.ones_like(delta) if weights is None else np.asarray(weights, np.float64)
     mean = np.sum(w * np.exp(1j * delta))
     return float(np.rad2deg(np.angle(mean))) if abs(mean) > 1e-9 else 0.0
+
+
+def rotation_matrix(degrees: float) -> np.ndarray:
+    """Return the 2x2 rotation by ``degrees`` in image coordinates (x towards y)."""
+    c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
+    return np.array([[c, -s], [s, c]])
+
+
+def local_warps(points0: np.ndarray, points1: np.ndarray, rotation: float = 0.0,
+                ransac_px: float = 4.0, min_inliers: float = 0.2
+                ) -> Tuple[np.ndarray, bool]:
+    """Return the local linear maps image 0 -> image 1 [M x 2 x 2] and if a homography gave them.
+
+    The Jacobian at points0 of a RANSAC homography of the matches, when one has at least 8
+    inliers and ``min_inliers`` of the matches; each Jacobian must be orientation-preserving
+    with singular values in [0.4, 2.5] (else that match gets the rotation). Without a
+    homography, every match gets ``rotation_matrix(rotation)``.
+    """
+    p0 = np.asarray(points0, np.float64).reshape(-1, 2)
+    p1 = np.asarray(points1, np.float64).reshape(-1, 2)
+    m = len(p0)
+    warps = np.repeat(rotation_matrix(rotation)[None], m, axis=0)
+    if m < 8:
+        return warps, False
+    cv2.setRNGSeed(0)  # the same matches give the same refinement
+    hom, mask = cv2.findHomography(p0, p1, cv2.RANSAC, ransac_px, maxIters=2000,
+                                   confidence=0.999)
+    if hom is None or mask is None or mask.sum() < max(8, min_inliers * m):
+        return warps, False
+    x, y = p0[:, 0], p0[:, 1]
+    w = hom[2, 0] * x + hom[2, 1] * y + hom[2, 2]
+    u = (hom[0, 0] * x + hom[0, 1] * y + hom[0, 2]) / w
+    v = (hom[1, 0] * x + hom[1, 1] * y + hom[1, 2]) / w
+    jac = np.stack([np.stack([hom[0, 0] - u * hom[2, 0], hom[0, 1] - u * hom[2, 1]], -1),
+                    np.stack([hom[1, 0] - v * hom[2, 0], hom[1, 1] - v * hom[2, 1]], -1)],
+                   axis=1) / w[:, None, None]
+    sv = np.linalg.svd(jac, compute_uv=False)
+    sane = (np.linalg.det(jac) > 0) & (sv[:, 1] > 0.4) & (sv[:, 0] < 2.5)
+    warps[sane] = jac[sane]
+    return warps, True
 
 
 def _as_gray(image: np.ndarray, name: str) -> np.ndarray:
@@ -108,11 +158,14 @@ def _parabola_peak(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> n
 
 def refine_matches(image0: np.ndarray, image1: np.ndarray, points0: np.ndarray,
                    points1: np.ndarray, rotation: float = 0.0, half_window: int = 7,
-                   search_radius: int = 3, min_correlation: float = 0.7) -> Refinement:
+                   search_radius: int = 3, min_correlation: float = 0.7,
+                   warps: Optional[np.ndarray] = None) -> Refinement:
     """Refine ``points1`` (matched to ``points0``) to sub-pixel accuracy by NCC.
 
     image0/image1: grayscale or BGR; points0/points1: [M x 2] pixels (x, y);
-    rotation: in-plane rotation from image 0 to image 1 [deg] (``pair_rotation``);
+    rotation: in-plane rotation from image 0 to image 1 [deg] (``pair_rotation``), used for
+    every match unless ``warps`` [M x 2 x 2] gives each match its own linear map from image 0
+    to image 1 (``local_warps``);
     half_window: the template is (2 h + 1)^2 pixels; search_radius: integer offsets tried in
     each direction; min_correlation: NCC below this keeps the input point.
     A point stays unrefined when its peak is on the search border (the partner is farther than
@@ -130,23 +183,31 @@ def refine_matches(image0: np.ndarray, image1: np.ndarray, points0: np.ndarray,
     m, h, s = len(p0), int(half_window), int(search_radius)
     if h < 1 or s < 1:
         raise ValueError(f'half_window and search_radius must be >= 1, got {h} and {s}')
+    if warps is None:
+        warps = np.repeat(rotation_matrix(rotation)[None], m, axis=0)
+    warps = np.asarray(warps, np.float64)
+    if warps.shape != (m, 2, 2):
+        raise ValueError(f'warps must be [M x 2 x 2] with M = {m}, got {warps.shape}')
     out = Refinement(p1.astype(np.float32), np.zeros(m, bool), np.full(m, np.nan, np.float32),
                      float(rotation))
     if m == 0:
         return out
     n = 2 * h + 1
+    inverse = np.linalg.inv(warps + 1e-12 * np.eye(2))  # image-1 offsets -> image-0 offsets
+    reach = h * np.abs(inverse).sum(axis=2).max(axis=1)  # template half-extent in image 0
     # Integer search centres in image 1; both windows must lie inside their images.
     q = np.round(p1).astype(np.int64)
     inside = ((q - h - s >= 0).all(1) & (q[:, 0] + h + s < g1.shape[1]) &
-              (q[:, 1] + h + s < g1.shape[0]) & (p0 - h >= 0).all(1) &
-              (p0[:, 0] + h <= g0.shape[1] - 1) & (p0[:, 1] + h <= g0.shape[0] - 1))
+              (q[:, 1] + h + s < g1.shape[0]) & (p0 - reach[:, None] >= 0).all(1) &
+              (p0[:, 0] + reach <= g0.shape[1] - 1) & (p0[:, 1] + reach <= g0.shape[0] - 1))
     idx = np.nonzero(inside)[0]
     if len(idx) == 0:
         return out
-    # Templates: image 0 sampled at p0 + R^-1 (u, v) for (u, v) in the window of image 1.
-    c, sn = np.cos(np.deg2rad(rotation)), np.sin(np.deg2rad(rotation))
+    # Templates: image 0 sampled at p0 + W^-1 (u, v) for (u, v) in the window of image 1.
     u, v = np.meshgrid(np.arange(-h, h + 1, dtype=np.float64), np.arange(-h, h + 1))
-    du, dv = c * u + sn * v, -sn * u + c * v  # R^T (u, v): R rotates image 0 into image 1
+    a = inverse[idx]
+    du = a[:, 0, 0, None, None] * u + a[:, 0, 1, None, None] * v
+    dv = a[:, 1, 0, None, None] * u + a[:, 1, 1, None, None] * v
     map_x = (p0[idx, 0, None, None] + du).astype(np.float32).reshape(-1, n)
     map_y = (p0[idx, 1, None, None] + dv).astype(np.float32).reshape(-1, n)
     templates = cv2.remap(g0, map_x, map_y, cv2.INTER_LINEAR,
@@ -185,12 +246,17 @@ class MatchRefiner:
     """The refinement step with its settings, applied to one matched pair.
 
     ``refiner(image0, image1, points0, points1, angle0, angle1, confidence)`` estimates the
-    pair's rotation from the matched ORB angles (weighted by confidence) and refines.
+    pair's rotation from the matched ORB angles (weighted by confidence), the local warps
+    (``warp='homography'``, the default: ``local_warps``; ``'rotation'``: the rotation alone)
+    and refines.
     """
 
     def __init__(self, half_window: int = 7, search_radius: int = 3,
-                 min_correlation: float = 0.7):
+                 min_correlation: float = 0.7, warp: str = 'homography'):
         """Check and keep the settings (see ``refine_matches``)."""
+        if warp not in WARPS:
+            raise ValueError(f'warp must be one of {WARPS}, got {warp!r}')
+        self.warp = warp
         if not 1 <= int(half_window) <= 32:
             raise ValueError(f'half_window must be in [1, 32], got {half_window}')
         if not 1 <= int(search_radius) <= 16:
@@ -207,5 +273,10 @@ class MatchRefiner:
                  confidence: Optional[np.ndarray] = None) -> Refinement:
         """Refine one pair's matched points (angles in degrees, confidence as weights)."""
         rotation = pair_rotation(angle0, angle1, confidence)
-        return refine_matches(image0, image1, points0, points1, rotation, self.half_window,
-                              self.search_radius, self.min_correlation)
+        warps, from_homography = None, False
+        if self.warp == 'homography':
+            warps, from_homography = local_warps(points0, points1, rotation)
+        out = refine_matches(image0, image1, points0, points1, rotation, self.half_window,
+                             self.search_radius, self.min_correlation, warps)
+        out.warp = 'homography' if from_homography else 'rotation'
+        return out

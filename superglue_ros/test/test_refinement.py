@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from superglue_ros.features import OrbExtractor, to_gray
-from superglue_ros.refinement import MatchRefiner, pair_rotation, refine_matches
+from superglue_ros.refinement import (local_warps, MatchRefiner, pair_rotation, refine_matches,
+                                      rotation_matrix)
 
 
 def similarity(angle_deg: float, scale: float, shift, centre) -> np.ndarray:
@@ -116,3 +117,53 @@ def test_refiner_accepts_bgr_and_uses_angles(warped_pair):
     assert abs(r.rotation - 12.0) < 1e-9
     err = np.linalg.norm(r.points1 - truth, axis=1)
     assert r.refined.mean() > 0.6 and np.median(err[r.refined]) < 0.2
+
+
+def test_homography_warps_follow_foreshortening(frames):
+    """Check the homography's Jacobians under a strong perspective warp.
+
+    They keep the patches aligned where the rotation alone does not, and equal the rotation
+    for a pure rotation.
+    """
+    image0 = to_gray(cv2.imread(str(frames[0])))
+    src = np.float32([[0, 0], [639, 0], [639, 479], [0, 479]])
+    dst = np.float32([[60, 30], [600, 0], [639, 479], [10, 420]])
+    hom = cv2.getPerspectiveTransform(src, dst)
+    image1 = cv2.warpPerspective(image0, hom, (640, 480), flags=cv2.INTER_CUBIC)
+    points0 = OrbExtractor(512)(image0).keypoints.astype(np.float64)
+    truth = cv2.perspectiveTransform(points0[None], hom)[0]
+    keep = (truth > 20).all(1) & (truth < [620, 460]).all(1)
+    points0, truth = points0[keep], truth[keep]
+    rng = np.random.default_rng(3)
+    points1 = truth + rng.uniform(-1.5, 1.5, truth.shape)
+    warps, from_homography = local_warps(points0, points1)
+    assert from_homography and warps.shape == (len(points0), 2, 2)
+    refined = refine_matches(image0, image1, points0, points1, warps=warps)
+    rotation_only = refine_matches(image0, image1, points0, points1, 0.0)
+    err = np.linalg.norm(refined.points1 - truth, axis=1)
+    err_rot = np.linalg.norm(rotation_only.points1 - truth, axis=1)
+    assert refined.refined.mean() > 0.6 and np.median(err[refined.refined]) < 0.2
+    assert np.median(err) < np.median(err_rot)
+    # Pure rotation: the homography's Jacobian is the rotation itself.
+    m = np.hstack([rotation_matrix(9.0), [[5.0], [-3.0]]])
+    moved = points0 @ m[:, :2].T + m[:, 2]
+    warps, from_homography = local_warps(points0, moved)
+    assert from_homography
+    np.testing.assert_allclose(warps, np.broadcast_to(rotation_matrix(9.0), warps.shape),
+                               atol=1e-3)
+
+
+def test_warps_fall_back_to_the_rotation():
+    """Too few matches, or matches no homography explains: every match gets the rotation."""
+    rng = np.random.default_rng(4)
+    few = rng.uniform(0, 400, (5, 2))
+    warps, from_homography = local_warps(few, few + 1.0, rotation=30.0)
+    assert not from_homography
+    np.testing.assert_allclose(warps, np.broadcast_to(rotation_matrix(30.0), (5, 2, 2)))
+    junk0, junk1 = rng.uniform(0, 640, (200, 2)), rng.uniform(0, 640, (200, 2))
+    assert not local_warps(junk0, junk1)[1]
+    with pytest.raises(ValueError, match='warps'):
+        refine_matches(np.zeros((50, 50), np.uint8), np.zeros((50, 50), np.uint8), few, few,
+                       warps=np.zeros((4, 2, 2)))
+    with pytest.raises(ValueError, match='warp must be'):
+        MatchRefiner(warp='affine')
