@@ -393,3 +393,15 @@ def test_replay_pose_errors_use_the_refined_points():
     assert error_refined['pose_error'] < 0.2
     assert error_refined['pose_error'] < error_plain['pose_error'] / 3
     assert error_refined['essential_inliers'] > 390 > error_plain['essential_inliers']
+
+
+def test_replay_report_summarises_the_refinement():
+    from superglue_ros.replay.report import _refinement_row, refinement_summary
+
+    summary = refinement_summary({'refined_pairs': 4, 'refine_candidates': 1000,
+                                  'refined_points': 750, 'refine_time_us': 48000})
+    assert summary == {'pairs': 4, 'points': 750, 'share': 0.75, 'ms_per_pair': 12.0,
+                       'failures': 0}
+    assert '4 pairs, 75 % of the matched points moved, 12.0 ms per pair' in \
+        _refinement_row({'refinement': summary})[0]
+    assert 'off' in _refinement_row({'refinement': refinement_summary({})})[0]

@@ -89,6 +89,7 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
         'end_to_end_s': percentiles([r.end_to_end for r in done if r.end_to_end is not None]),
         'keyframes_per_s': answered / result['wall_s'] if result['wall_s'] > 0 else 0.0,
         'output_bag': result['output_bag'], 'output_topic': CORRESPONDENCES_TOPIC,
+        'refinement': refinement_summary(stats),
     }
     interrupted = result.get('interrupted')
     report['partial'] = interrupted is not None
@@ -289,6 +290,24 @@ def _listing(counts: Dict[str, int]) -> str:
     return ', '.join(f'{k} {v}' for k, v in counts.items())
 
 
+def refinement_summary(stats: Dict[str, Any]) -> Dict[str, Any]:
+    """Summarise the sub-pixel refinement from the matcher's counters: pairs, share, time."""
+    pairs, candidates = int(stats.get('refined_pairs', 0)), int(stats.get('refine_candidates', 0))
+    return {'pairs': pairs, 'points': int(stats.get('refined_points', 0)),
+            'share': stats.get('refined_points', 0) / candidates if candidates else 0.0,
+            'ms_per_pair': stats.get('refine_time_us', 0) * 1e-3 / pairs if pairs else 0.0,
+            'failures': int(stats.get('refine_failures', 0))}
+
+
+def _refinement_row(rep: Dict[str, Any]) -> List[str]:
+    r = rep.get('refinement')
+    if not r or not (r['pairs'] or r['failures']):
+        return ['| sub-pixel refinement | off (no images or refine_matches false) |']
+    return [f'| sub-pixel refinement | {r["pairs"]} pairs, {100 * r["share"]:.0f} % of the '
+            f'matched points moved, {r["ms_per_pair"]:.1f} ms per pair, {r["failures"]} '
+            f'failures |']
+
+
 def markdown(rep: Dict[str, Any]) -> str:
     """report.md: one table of the headline figures, then the figures."""
     lat, e2e = rep['latency_s'], rep['end_to_end_s']
@@ -321,6 +340,7 @@ def markdown(rep: Dict[str, Any]) -> str:
         f'| matches per keyframe (mean / median) | {rep["matches_per_keyframe"]:.1f} / '
         f'{rep["matches_median"]:.0f} |',
         f'| inlier ratio (mean, RANSAC F) | {rep["inlier_ratio"]:.3f} |',
+        *_refinement_row(rep),
         f'| node latency p50 / p95 / p99 | '
         f'{ms(lat["p50"] * 1e3, lat["p95"] * 1e3, lat["p99"] * 1e3)} |',
         f'| replay end-to-end p50 / p95 / p99 | '
