@@ -33,8 +33,8 @@ import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ['local_warps', 'MatchRefiner', 'Refinement', 'pair_rotation', 'refine_matches',
-           'rotation_matrix', 'WARPS']
+__all__ = ['local_warps', 'matched_current_points', 'MatchRefiner', 'Refinement',
+           'pair_rotation', 'refine_matches', 'rotation_matrix', 'WARPS']
 
 WARPS = ('homography', 'rotation')
 
@@ -280,3 +280,16 @@ class MatchRefiner:
                              self.search_radius, self.min_correlation, warps)
         out.warp = 'homography' if from_homography else 'rotation'
         return out
+
+
+def matched_current_points(msg) -> np.ndarray:
+    """Return a Correspondences' current matched points [M x 2], refined where it has them.
+
+    A consumer computing geometry from a superglue_ros_msgs/Correspondences (rclpy or rosbags
+    message alike) wants these: refined_current_x/y when the matcher refined the matches (empty
+    otherwise, or in messages from before the field), else current_x/y.
+    """
+    x, y = getattr(msg, 'refined_current_x', ()), getattr(msg, 'refined_current_y', ())
+    if not len(x) or len(x) != len(msg.current_x) or len(y) != len(x):
+        x, y = msg.current_x, msg.current_y
+    return np.stack([np.asarray(x, np.float64), np.asarray(y, np.float64)], 1).reshape(-1, 2)

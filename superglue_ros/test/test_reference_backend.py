@@ -105,3 +105,23 @@ def test_inlier_flags_and_missing_depth():
     m.reference_id, m.current_id = 7, 8
     ba.add(m)
     assert ba.counts['unknown_reference'] == 1 and ba.order[-2:] == [7, 8]
+
+
+def test_messages_give_the_refined_current_points():
+    """The back-end observes the matcher's sub-pixel refined points when it published them."""
+    from types import SimpleNamespace
+    from superglue_ros.backend.ba import matches_from_message
+    stamp = SimpleNamespace(sec=1, nanosec=0)
+    msg = SimpleNamespace(
+        reference_keyframe_id=0, current_keyframe_id=1, reference_stamp=stamp,
+        current_stamp=stamp, reference_indices=[3, 4], current_indices=[5, 6],
+        reference_x=[10.0, 20.0], reference_y=[30.0, 40.0], current_x=[11.0, 21.0],
+        current_y=[31.0, 41.0], refined_current_x=[11.4, 20.7],
+        refined_current_y=[30.8, 41.2], verified=False, inlier=b'')
+    m = matches_from_message(msg, None, None)
+    np.testing.assert_allclose(m.current_points, [[11.4, 30.8], [20.7, 41.2]], atol=1e-6)
+    # Messages without refinement (refinement off, image_input none, older recordings).
+    msg.refined_current_x, msg.refined_current_y = [], []
+    m = matches_from_message(msg, None, None)
+    np.testing.assert_allclose(m.current_points, [[11.0, 31.0], [21.0, 41.0]])
+    np.testing.assert_allclose(m.reference_points, [[10.0, 30.0], [20.0, 40.0]])

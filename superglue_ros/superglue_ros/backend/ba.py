@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..datasets.rgbd import Camera, sample_depth
+from ..refinement import matched_current_points
 
 
 @dataclass
@@ -63,8 +64,7 @@ def matches_from_message(msg, reference_depth: Optional[np.ndarray],
         np.asarray(msg.reference_indices, np.int64), np.asarray(msg.current_indices, np.int64),
         np.stack([np.asarray(msg.reference_x, np.float64),
                   np.asarray(msg.reference_y, np.float64)], 1).reshape(-1, 2),
-        np.stack([np.asarray(msg.current_x, np.float64),
-                  np.asarray(msg.current_y, np.float64)], 1).reshape(-1, 2),
+        matched_current_points(msg),  # sub-pixel refined where the matcher refined
         inlier, reference_depth, current_depth)
 
 

@@ -39,6 +39,7 @@ from ..features import Features, to_gray
 from ..geometry import Intrinsics, RelativePose
 from ..inputs import (BAD_IMAGE, DESCRIPTOR_MISMATCH, InputError, LENGTH_MISMATCH,
                       UNSUPPORTED_ENCODING)
+from ..refinement import matched_current_points  # noqa: F401 (consumers import it here)
 
 try:  # a real ROS 2 install has cv_bridge; the pip setup does not
     from cv_bridge import CvBridge
@@ -447,16 +448,3 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
     msg.last_in_batch = bool(last_in_batch)
     msg.latency = float(latency)
     return msg
-
-
-def matched_current_points(msg: Correspondences) -> np.ndarray:
-    """Return the current keyframe's matched points [M x 2], refined where the message has them.
-
-    A consumer computing geometry from a Correspondences wants these: refined_current_x/y when
-    the matcher refined the matches (empty otherwise, or in messages from before the field),
-    else current_x/y.
-    """
-    x, y = getattr(msg, 'refined_current_x', ()), getattr(msg, 'refined_current_y', ())
-    if not len(x) or len(x) != len(msg.current_x) or len(y) != len(x):
-        x, y = msg.current_x, msg.current_y
-    return np.stack([np.asarray(x, np.float64), np.asarray(y, np.float64)], 1).reshape(-1, 2)
