@@ -263,7 +263,8 @@ def test_refinement_parameters_are_declared_with_ranges(harness):
     node = start(harness, 'refine_params', refine_half_window=5, refine_search_radius=2)
     try:
         for name, read_only in (('refine_matches', False), ('refine_min_correlation', False),
-                                ('refine_half_window', True), ('refine_search_radius', True)):
+                                ('refine_half_window', True), ('refine_search_radius', True),
+                                ('refine_warp', True)):
             descriptor = node.describe_parameter(name)
             assert descriptor.read_only == read_only, name
         assert node.describe_parameter('refine_half_window').integer_range[0].to_value == 32
@@ -277,8 +278,11 @@ def test_refinement_parameters_are_declared_with_ranges(harness):
         assert node.set_parameters([Parameter('refine_min_correlation',
                                               value=0.5)])[0].successful
         assert node._refiner.min_correlation == 0.5
+        assert node._refiner.warp == 'homography'
     finally:
         harness.remove(node)
+    with pytest.raises(ValueError, match="refine_warp must be one of .*got 'affine'"):
+        start(harness, 'refine_bad_warp', refine_warp='affine')
 
 
 # -- the parts, without DDS ------------------------------------------------------------------

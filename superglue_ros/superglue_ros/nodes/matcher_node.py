@@ -78,7 +78,7 @@ from ..engine import MatchingEngine, MatchResult, PreparedFeatures
 from ..geometry import Intrinsics, verify_essential, verify_fundamental
 from ..inputs import (BAD_STAMP, DUPLICATE_ID, InputError, NO_CAMERA_INFO, NO_KEYPOINTS,
                       OVERSIZED)
-from ..refinement import MatchRefiner, Refinement
+from ..refinement import MatchRefiner, Refinement, WARPS
 from ..ros.conversions import (build_correspondences, compressed_to_image, image_to_bgr,
                                image_to_gray, intrinsics_from_camera_info, numpy_to_image)
 from ..ros.dds import transport_note, use_large_image_transport
@@ -192,6 +192,9 @@ PARAMETERS = (
           '(2 h + 1)^2 pixels', irange=(1, 32)),
     Param('refine_search_radius', 3, 'Integer offsets searched around each matched point in '
           'each direction [px]; a partner farther away stays unrefined', irange=(1, 16)),
+    Param('refine_warp', 'homography', 'How the reference patch is warped into the current '
+          'image: homography (the Jacobian of a RANSAC homography of the matches of the pair; '
+          'the mean ORB rotation of the pair where none fits) | rotation (that rotation only)'),
 )
 
 SHUTDOWN_GRACE = 1.5  # [s] the worker may take to finish the keyframe in hand at shutdown
@@ -304,9 +307,13 @@ class MatcherCore:
         self._own_timers: List[Any] = []
         self._debug_pub = None
         self._busy: Optional[Tuple[float, int]] = None  # (start, keyframe id) of the match
+        if self._param('refine_warp') not in WARPS:
+            raise ValueError(f'refine_warp must be one of {WARPS}, got '
+                             f'{self._param("refine_warp")!r}')
         self._refiner = MatchRefiner(self._param('refine_half_window'),
                                      self._param('refine_search_radius'),
-                                     self._param('refine_min_correlation'))
+                                     self._param('refine_min_correlation'),
+                                     self._param('refine_warp'))
         self._overrun_counted = False
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._reset_service = self.create_service(Trigger, '~/reset', self._on_reset)
