@@ -30,16 +30,17 @@ SHARED_DATA = Path(__file__).resolve().parents[3].parent / 'shared' / 'data'
 def table(results: Dict[str, Dict], columns: Sequence[str], title: str) -> str:
     """Fixed-width text table, one row per method."""
     width = max(len(k) for k in results) + 2
-    head = f'{"method":<{width}}' + ''.join(f'{c:>17}' for c in columns)
+    cw = [max(17, len(c) + 2) for c in columns]  # long names stay apart
+    head = f'{"method":<{width}}' + ''.join(f'{c:>{w}}' for c, w in zip(columns, cw))
     lines = [title, head, '-' * len(head)]
     for name, row in results.items():
         cells = []
-        for c in columns:
+        for c, w in zip(columns, cw):
             v = row.get(c, float('nan'))
             pct = c.startswith(('auc', 'rot_auc', 'precision', 'recall', 'matching_score',
                                 'epipolar', 'depth'))
-            cells.append(f'{100 * v:>16.1f}%' if pct else
-                         f'{v:>17.2f}' if c.endswith('_px') else f'{v:>17.1f}')
+            cells.append(f'{100 * v:>{w - 1}.1f}%' if pct else
+                         f'{v:>{w}.2f}' if c.endswith('_px') else f'{v:>{w}.1f}')
         lines.append(f'{name:<{width}}' + ''.join(cells))
     return '\n'.join(lines)
 
