@@ -33,8 +33,8 @@ import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ['local_warps', 'matched_current_points', 'MatchRefiner', 'Refinement',
-           'pair_rotation', 'refine_matches', 'rotation_matrix', 'WARPS']
+__all__ = ['local_warps', 'matched_current_points', 'matched_reference_points', 'MatchRefiner',
+           'Refinement', 'pair_rotation', 'refine_matches', 'rotation_matrix', 'WARPS']
 
 WARPS = ('homography', 'rotation')
 
@@ -282,6 +282,13 @@ class MatchRefiner:
         return out
 
 
+def _message_points(msg, refined: str, plain: str) -> np.ndarray:
+    x, y = getattr(msg, f'{refined}_x', ()), getattr(msg, f'{refined}_y', ())
+    if not len(x) or len(x) != len(getattr(msg, f'{plain}_x')) or len(y) != len(x):
+        x, y = getattr(msg, f'{plain}_x'), getattr(msg, f'{plain}_y')
+    return np.stack([np.asarray(x, np.float64), np.asarray(y, np.float64)], 1).reshape(-1, 2)
+
+
 def matched_current_points(msg) -> np.ndarray:
     """Return a Correspondences' current matched points [M x 2], refined where it has them.
 
@@ -289,7 +296,13 @@ def matched_current_points(msg) -> np.ndarray:
     message alike) wants these: refined_current_x/y when the matcher refined the matches (empty
     otherwise, or in messages from before the field), else current_x/y.
     """
-    x, y = getattr(msg, 'refined_current_x', ()), getattr(msg, 'refined_current_y', ())
-    if not len(x) or len(x) != len(msg.current_x) or len(y) != len(x):
-        x, y = msg.current_x, msg.current_y
-    return np.stack([np.asarray(x, np.float64), np.asarray(y, np.float64)], 1).reshape(-1, 2)
+    return _message_points(msg, 'refined_current', 'current')
+
+
+def matched_reference_points(msg) -> np.ndarray:
+    """Return the reference points [M x 2] the current points were refined against.
+
+    refined_reference_x/y when the message has them (the reference keyframe's own refined
+    observations), else reference_x/y. Pair them with ``matched_current_points``.
+    """
+    return _message_points(msg, 'refined_reference', 'reference')

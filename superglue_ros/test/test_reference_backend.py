@@ -117,11 +117,15 @@ def test_messages_give_the_refined_current_points():
         current_stamp=stamp, reference_indices=[3, 4], current_indices=[5, 6],
         reference_x=[10.0, 20.0], reference_y=[30.0, 40.0], current_x=[11.0, 21.0],
         current_y=[31.0, 41.0], refined_current_x=[11.4, 20.7],
-        refined_current_y=[30.8, 41.2], verified=False, inlier=b'')
+        refined_current_y=[30.8, 41.2], refined_reference_x=[10.2, 20.0],
+        refined_reference_y=[29.9, 40.0], verified=False, inlier=b'')
     m = matches_from_message(msg, None, None)
     np.testing.assert_allclose(m.current_points, [[11.4, 30.8], [20.7, 41.2]], atol=1e-6)
+    # The reference observations the current points were refined against.
+    np.testing.assert_allclose(m.reference_points, [[10.2, 29.9], [20.0, 40.0]], atol=1e-6)
     # Messages without refinement (refinement off, image_input none, older recordings).
     msg.refined_current_x, msg.refined_current_y = [], []
+    msg.refined_reference_x, msg.refined_reference_y = [], []
     m = matches_from_message(msg, None, None)
     np.testing.assert_allclose(m.current_points, [[11.0, 31.0], [21.0, 41.0]])
     np.testing.assert_allclose(m.reference_points, [[10.0, 30.0], [20.0, 40.0]])

@@ -23,7 +23,8 @@ from superglue_ros.features import Features, OrbExtractor
 from superglue_ros.nodes.matcher_node import Keyframe, MatcherNode
 from superglue_ros.refinement import Refinement
 from superglue_ros.ros.conversions import (build_correspondences, keypoints_from_features,
-                                           matched_current_points, numpy_to_image)
+                                           matched_current_points, matched_reference_points,
+                                           numpy_to_image)
 from superglue_ros.weights import default_weights_path
 
 DOMAIN = domain_id(53)
@@ -194,6 +195,57 @@ def test_keypoints_only_input_publishes_empty_refined_arrays(harness, pair):
     assert stats.get('refined_pairs', 0) == 0 and stats.get('refine_failures', 0) == 0
 
 
+def test_tracks_follow_one_point_from_keyframe_to_keyframe(harness, pair):
+    """Keyframe 3 is refined against keyframe 2's refined observations, not its keypoints.
+
+    Keyframes: a real frame, its rotated + shifted copy (warp A) and a second copy (warp B)
+    of the frame. Keyframe 2's refined points are the exact images of keyframe 1's keypoints;
+    the pair (2, 3) must refine against those (refined_reference_x/y, the earlier messages'
+    refined_current_x/y), so keyframe 3's refined points are the images of keyframe 1's
+    keypoints too. Refining against keyframe 2's own keypoints instead would shift every
+    track by keyframe 2's keypoint rounding, a drift a bundle adjustment cannot undo.
+    """
+    image0, image1, warp_a, f0, f1 = pair
+    warp_b = similarity(-5.0, (-0.21, 0.44), CENTRE)
+    image2 = cv2.warpAffine(image0, warp_b, (image0.shape[1], image0.shape[0]),
+                            flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    f2 = OrbExtractor(1024)(image2)
+    node = start(harness, 'refine_chain')
+    driver = Driver(harness, 'refine_chain')
+    driver.send(image0, f0)
+    first = driver.send(image1, f1)
+    second = driver.send(image2, f2)
+    harness.remove(node)
+    assert first.status == second.status == Correspondences.STATUS_OK
+    n = len(second.current_x)
+    assert len(second.refined_reference_x) == len(second.refined_reference_y) == n
+    # The reference observations are keyframe 2's refined points from the first pair.
+    observed = {int(i): (x, y) for i, x, y, moved in zip(
+        first.current_indices, first.refined_current_x, first.refined_current_y,
+        first.refined) if moved}
+    ref_index = np.asarray(second.reference_indices)
+    tracked = np.array([int(i) in observed for i in ref_index])
+    assert tracked.mean() > 0.5, f'only {tracked.mean():.2f} of the matches continue a track'
+    expected = np.array([observed[int(i)] for i in ref_index[tracked]])
+    against = np.stack([second.refined_reference_x, second.refined_reference_y], 1)
+    np.testing.assert_allclose(against[tracked], expected, atol=1e-4)
+    untracked = ~tracked  # never refined in keyframe 2: its keypoint positions
+    np.testing.assert_array_equal(np.asarray(second.refined_reference_x)[untracked],
+                                  np.asarray(second.reference_x)[untracked])
+    # Keyframe 3's refined points are the images of keyframe 1's keypoints: no drift.
+    a = np.vstack([warp_a, [0, 0, 1]])
+    origin = (against[tracked] - warp_a[:, 2]) @ np.linalg.inv(a[:2, :2]).T
+    truth = origin @ warp_b[:, :2].T + warp_b[:, 2]
+    refined = np.stack([second.refined_current_x, second.refined_current_y], 1)[tracked]
+    moved = np.asarray(second.refined, bool)[tracked]
+    err = np.linalg.norm(refined - truth, axis=1)
+    good = err < 3.0
+    assert moved[good].mean() > 0.6
+    print(f'{tracked.sum()} tracked matches; median error against the points of keyframe 1: '
+          f'{np.median(err[good & moved]):.3f} px')
+    assert np.median(err[good & moved]) < 0.25
+
+
 def test_window_pairs_and_match_keyframes_are_refined(harness, pair):
     image0, image1, warp, f0, f1 = pair
     node = start(harness, 'refine_window', window_size=2)
@@ -308,6 +360,34 @@ def test_build_correspondences_fills_or_leaves_the_refined_arrays():
     with pytest.raises(ValueError, match='one entry per match'):
         build_correspondences(header, Correspondences.STATUS_OK, refined_points=moved[:1],
                               refined=np.array([True]), **fields)
+    # Refined against: the reference keypoints by default, else the given observations.
+    np.testing.assert_array_equal(matched_reference_points(msg), points[::-1])
+    np.testing.assert_array_equal(matched_reference_points(plain), points[::-1])
+    against = points[::-1] + 0.3
+    msg = build_correspondences(header, Correspondences.STATUS_OK, refined_points=moved,
+                                refined=np.array([True, False]),
+                                refined_reference_points=against, **fields)
+    np.testing.assert_allclose(matched_reference_points(msg), against, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(msg.reference_x), points[::-1, 0])
+    with pytest.raises(ValueError, match='refined_reference_points'):
+        build_correspondences(header, Correspondences.STATUS_OK, refined_points=moved,
+                              refined=np.array([True, False]),
+                              refined_reference_points=against[:1], **fields)
+
+
+def test_keyframe_observations_keep_the_newest_reference_refinement():
+    """The first recorded refinement (the newest reference's) is the keyframe's observation."""
+    kf = keyframe(None, n=4)
+    keypoints = np.arange(8, dtype=np.float64).reshape(4, 2)
+    np.testing.assert_array_equal(kf.observed(np.array([0, 2]), keypoints[[0, 2]]),
+                                  keypoints[[0, 2]])
+    kf.record(np.array([2, 1]), np.array([[10.5, 11.5], [20.5, 21.5]]),
+              np.array([True, False]))
+    kf.record(np.array([2, 3]), np.array([[99.0, 99.0], [30.25, 31.25]]),
+              np.array([True, True]))  # an older reference: 2 keeps its first observation
+    np.testing.assert_allclose(kf.observed(np.arange(4), keypoints),
+                               [[0, 1], [2, 3], [10.5, 11.5], [30.25, 31.25]])
+    assert kf.nbytes() >= kf.observations.nbytes
 
 
 def keyframe(image, angles=None, n=3):

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from ..datasets.rgbd import Camera, sample_depth
-from ..refinement import matched_current_points
+from ..refinement import matched_current_points, matched_reference_points
 
 
 @dataclass
@@ -62,9 +62,9 @@ def matches_from_message(msg, reference_depth: Optional[np.ndarray],
         int(msg.reference_keyframe_id), int(msg.current_keyframe_id),
         _seconds(msg.reference_stamp), _seconds(msg.current_stamp),
         np.asarray(msg.reference_indices, np.int64), np.asarray(msg.current_indices, np.int64),
-        np.stack([np.asarray(msg.reference_x, np.float64),
-                  np.asarray(msg.reference_y, np.float64)], 1).reshape(-1, 2),
-        matched_current_points(msg),  # sub-pixel refined where the matcher refined
+        # Sub-pixel refined where the matcher refined: the current points, and the reference
+        # observations they were refined against (so tracks follow one physical point).
+        matched_reference_points(msg), matched_current_points(msg),
         inlier, reference_depth, current_depth)
 
 

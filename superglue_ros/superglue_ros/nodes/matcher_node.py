@@ -219,6 +219,9 @@ class Keyframe:
     # For match refinement, converted once when the keyframe is accepted; for an unpadded
     # mono8 image a view on the message's pixels (no copy).
     gray: Optional[np.ndarray] = None
+    # [N x 2] its keypoints' refined positions (NaN: never refined), per original keypoint
+    # index: where later keyframes refine against, so that a track follows one point.
+    observations: Optional[np.ndarray] = None
 
     def nbytes(self) -> int:
         """Return the memory the keyframe holds: tensors, keypoint arrays, image pixels."""
@@ -233,7 +236,33 @@ class Keyframe:
         if gray is not None and pixels is not None and len(pixels) and \
                 np.may_share_memory(gray, np.frombuffer(pixels, np.uint8)):
             gray = None  # a view on the message's pixels, already counted
-        return tensor_bytes(*arrays, pixels, self.bgr, gray)
+        return tensor_bytes(*arrays, pixels, self.bgr, gray, self.observations)
+
+    def observed(self, index: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """Return this keyframe's observations of keypoints ``index`` [M x 2].
+
+        Its refined position where it was refined as a current keyframe, else the keypoint
+        position (``keypoints``, the same rows).
+        """
+        keypoints = np.asarray(keypoints, np.float64).reshape(-1, 2)
+        if self.observations is None or not len(index):
+            return keypoints
+        known = self.observations[index]
+        return np.where(np.isfinite(known), known, keypoints)
+
+    def record(self, index: np.ndarray, points: np.ndarray, refined: np.ndarray) -> None:
+        """Keep refined positions of keypoints ``index``; the first recorded one stays.
+
+        A keyframe is matched against its newest reference first (window_index 0), so that
+        reference's refinement is the one later keyframes refine against.
+        """
+        if not np.any(refined):
+            return
+        if self.observations is None:
+            self.observations = np.full((len(self.prepared.features), 2), np.nan, np.float32)
+        index = np.asarray(index)[refined]
+        fresh = np.isnan(self.observations[index, 0])
+        self.observations[index[fresh]] = np.asarray(points, np.float32)[refined][fresh]
 
     def matched_angles(self, index: np.ndarray) -> Optional[np.ndarray]:
         """ORB angles [deg] of the keypoints ``index``; None where the front-end gave none."""
@@ -749,7 +778,7 @@ class MatcherCore:
         result = self._engine.match_prepared(candidate.prepared, query.prepared)
         self._stats.count('match_keyframes_matches')
         n = len(result.index0)
-        fields = self._checked_pair(candidate, query, result)
+        fields = self._checked_pair(candidate, query, result, record=False)
         return build_correspondences(
             header, Correspondences.STATUS_OK, f'{n} matches', current=current,
             reference=(candidate.keyframe_id, candidate.stamp),
@@ -912,11 +941,12 @@ class MatcherCore:
             self.get_logger().debug(f'keyframe store full ({len(self._store)} keyframes, '
                                     f'{self._store.bytes / 2**20:.1f} MiB): evicted {evicted}')
 
-    def _refine(self, ref: Keyframe, current: Keyframe, result: MatchResult
-                ) -> Optional[Refinement]:
+    def _refine(self, ref: Keyframe, current: Keyframe, result: MatchResult,
+                points0: np.ndarray) -> Optional[Refinement]:
         """Sub-pixel positions of the current keyframe's matched points; None: not refined.
 
-        The reference keyframe is image 0 of the pair, as in the MatchResult. A failure is
+        The reference keyframe is image 0 of the pair, as in the MatchResult; ``points0`` are
+        its observations of the matched keypoints (``Keyframe.observed``). A failure is
         counted and logged, and the pair goes out unrefined: refinement never costs a match.
         """
         if (not self._param('refine_matches') or ref.gray is None or current.gray is None
@@ -924,7 +954,7 @@ class MatcherCore:
             return None
         start = time.perf_counter()
         try:
-            refinement = self._refiner(ref.gray, current.gray, result.points0, result.points1,
+            refinement = self._refiner(ref.gray, current.gray, points0, result.points1,
                                        ref.matched_angles(result.index0),
                                        current.matched_angles(result.index1),
                                        result.confidence)
@@ -941,35 +971,53 @@ class MatcherCore:
         return refinement
 
     def _verify(self, ref: Keyframe, current: Keyframe, result: MatchResult,
-                refinement: Optional[Refinement] = None) -> dict:
+                refinement: Optional[Refinement] = None,
+                points0: Optional[np.ndarray] = None) -> dict:
         """Inlier flags (and the pose with a camera model) as build_correspondences fields.
 
-        With a ``refinement`` the current keyframe's refined points are verified: that is
-        where their accuracy reaches the pose. The flags index the same matches either way.
+        With a ``refinement`` the current keyframe's refined points are verified against the
+        reference observations they were refined against (``points0``): that is where their
+        accuracy reaches the pose. The flags index the same matches either way.
         """
         if not self._param('verify'):
             return {'inlier': None, 'verified': False}
         threshold = self._param('verify_threshold_px')
-        points1 = refinement.points1 if refinement is not None else result.points1
+        points1 = result.points1
+        if refinement is not None:
+            points1 = refinement.points1
+            points0 = result.points0 if points0 is None else points0
+        else:
+            points0 = result.points0
         if ref.camera is not None and current.camera is not None:
-            inlier, pose = verify_essential(result.points0, points1, ref.camera,
+            inlier, pose = verify_essential(points0, points1, ref.camera,
                                             current.camera, threshold)
             self._stats.count('pose_estimates' if pose is not None else 'pose_failures')
             return {'inlier': inlier, 'verified': True, 'pose': pose,
                     'verification': Correspondences.VERIFICATION_ESSENTIAL}
-        inlier = verify_fundamental(result.points0, points1, threshold)
+        inlier = verify_fundamental(points0, points1, threshold)
         return {'inlier': inlier, 'verified': True,
                 'verification': Correspondences.VERIFICATION_FUNDAMENTAL}
 
-    def _checked_pair(self, ref: Keyframe, current: Keyframe, result: MatchResult) -> dict:
-        """Refine, then verify, one matched pair: its build_correspondences fields."""
-        refinement = self._refine(ref, current, result)
-        fields = self._verify(ref, current, result, refinement)
+    def _checked_pair(self, ref: Keyframe, current: Keyframe, result: MatchResult,
+                      record: bool = True) -> dict:
+        """Refine, then verify, one matched pair: its build_correspondences fields.
+
+        The current points are refined against the reference keyframe's own refined
+        observations, so a track keeps following one physical point. ``record``: keep the
+        refined points as the current keyframe's observations (streaming pairs; not for
+        ~/match_keyframes, which only looks).
+        """
+        points0 = ref.observed(result.index0, result.points0)
+        refinement = self._refine(ref, current, result, points0)
+        fields = self._verify(ref, current, result, refinement, points0)
         fields.update(current_index=result.index1, reference_index=result.index0,
                       current_points=result.points1, reference_points=result.points0,
                       confidence=result.confidence)
         if refinement is not None:
-            fields.update(refined_points=refinement.points1, refined=refinement.refined)
+            fields.update(refined_points=refinement.points1, refined=refinement.refined,
+                          refined_reference_points=points0)
+            if record:
+                current.record(result.index1, refinement.points1, refinement.refined)
         return fields
 
     def _answer(self, job: Job, ref: Keyframe, current: Keyframe, result: MatchResult,

@@ -80,7 +80,7 @@ def keyframe_pose_errors(messages: Dict[int, Any], trajectory: Trajectory, camer
     ``messages``: Correspondences (status ok) by current stamp [ns].
     """
     from ..evaluation.pose import pair_pose_error
-    from ..ros.conversions import matched_current_points
+    from ..ros.conversions import matched_current_points, matched_reference_points
     from ..ros.sync import time_ns
 
     rows = []
@@ -97,7 +97,7 @@ def keyframe_pose_errors(messages: Dict[int, Any], trajectory: Trajectory, camer
             rows.append(row)
             continue
         t_1_0 = np.linalg.inv(pose_cur) @ pose_ref
-        p0 = np.stack([np.asarray(msg.reference_x), np.asarray(msg.reference_y)], 1)
+        p0 = matched_reference_points(msg)  # what p1 was refined against
         p1 = matched_current_points(msg)  # sub-pixel refined where the matcher refined
         err_r, err_t, inliers = pair_pose_error(p0, p1, camera, t_1_0, ransac_px)
         angle = np.degrees(np.arccos(np.clip((np.trace(t_1_0[:3, :3]) - 1) / 2, -1, 1)))

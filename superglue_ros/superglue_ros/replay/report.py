@@ -255,7 +255,7 @@ def match_pictures(info: BagInfo, ok: List[Record], bag_times: Dict[int, int],
     """Draw a few keyframe pairs from the bag's images and the recorded coordinates."""
     import cv2
 
-    from ..ros.conversions import matched_current_points
+    from ..ros.conversions import matched_current_points, matched_reference_points
     from ..viz import draw_matches
 
     if not ok or count <= 0:
@@ -273,8 +273,8 @@ def match_pictures(info: BagInfo, ok: List[Record], bag_times: Dict[int, int],
         im0, im1 = images.get(r.reference_stamp_ns), images.get(r.current_stamp_ns)
         if msg is None or im0 is None or im1 is None:
             continue
-        p0 = np.stack([np.asarray(msg.reference_x), np.asarray(msg.reference_y)], 1)
-        p1 = matched_current_points(msg)  # where verification put them (refined)
+        p0 = matched_reference_points(msg)  # where verification put them (refined)
+        p1 = matched_current_points(msg)
         inlier = np.asarray(msg.inlier, bool) if msg.verified else None
         canvas = draw_matches(im0, im1, p0, p1, np.asarray(msg.confidence), inliers=inlier,
                               text=[f'keyframe {r.reference_id} -> {r.current_id}',

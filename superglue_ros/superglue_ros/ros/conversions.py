@@ -39,7 +39,8 @@ from ..features import Features, to_gray
 from ..geometry import Intrinsics, RelativePose
 from ..inputs import (BAD_IMAGE, DESCRIPTOR_MISMATCH, InputError, LENGTH_MISMATCH,
                       UNSUPPORTED_ENCODING)
-from ..refinement import matched_current_points  # noqa: F401 (consumers import it here)
+from ..refinement import (matched_current_points,  # noqa: F401 (consumers import them here)
+                          matched_reference_points)
 
 try:  # a real ROS 2 install has cv_bridge; the pip setup does not
     from cv_bridge import CvBridge
@@ -392,7 +393,9 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
                           pose: Optional[RelativePose] = None, window_index: int = 0,
                           last_in_batch: bool = True,
                           refined_points: Optional[np.ndarray] = None,
-                          refined: Optional[np.ndarray] = None) -> Correspondences:
+                          refined: Optional[np.ndarray] = None,
+                          refined_reference_points: Optional[np.ndarray] = None
+                          ) -> Correspondences:
     """Correspondences message; ``current``/``reference`` are (keyframe id, stamp or None).
 
     Without matches (first keyframe, rejections, errors) every array stays empty. Without
@@ -401,8 +404,10 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
     fundamental when ``verified``, else none); ``pose`` (reference -> current camera) fills
     the pose fields and sets pose_valid. ``window_index``/``last_in_batch``: the pair's place
     in its keyframe's batch (window matching). ``refined_points`` [M x 2] and ``refined`` [M]
-    (bool): the sub-pixel refinement of the current points (refined_current_x/y, refined);
-    None leaves those arrays empty (not refined).
+    (bool): the sub-pixel refinement of the current points (refined_current_x/y, refined),
+    with ``refined_reference_points`` [M x 2] the reference observations they were refined
+    against (refined_reference_x/y; default: the reference keypoints); None leaves those
+    arrays empty (not refined).
     """
     msg = Correspondences()
     msg.header = header
@@ -432,6 +437,13 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
                                  f'{None if refined is None else len(refined)}')
             msg.refined_current_x, msg.refined_current_y = _f32(moved[:, 0]), _f32(moved[:, 1])
             msg.refined = array.array('B', np.asarray(refined, np.uint8).tobytes())
+            against = ref if refined_reference_points is None else \
+                np.asarray(refined_reference_points, np.float32).reshape(-1, 2)
+            if len(against) != len(cur):
+                raise ValueError(f'refined_reference_points must have one entry per match '
+                                 f'({len(cur)}), got {len(against)}')
+            msg.refined_reference_x = _f32(against[:, 0])
+            msg.refined_reference_y = _f32(against[:, 1])
     msg.verified = bool(verified)
     if verification is None:
         verification = (Correspondences.VERIFICATION_FUNDAMENTAL if verified
