@@ -281,8 +281,8 @@ def main(args=None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {exc}')
         rclpy.try_shutdown()
         return 1
-    node.get_logger().info(f'DDS transport: {transport_note(dds)}')
-    try:
+    try:  # from here on a signal, even one arriving during this log line, stops cleanly
+        node.get_logger().info(f'DDS transport: {transport_note(dds)}')
         while rclpy.ok():  # short waits: Python's signal handlers run between them
             rclpy.spin_once(node, timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException, _Terminated):

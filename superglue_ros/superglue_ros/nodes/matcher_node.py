@@ -1148,12 +1148,12 @@ def run(make_node: Callable[[], Node], args=None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {exc}')
         rclpy.try_shutdown()
         return 1
-    node.get_logger().info(f'DDS transport: {transport_note(dds)}')
     # Inference runs on the node's own worker thread, so one executor thread is enough; it also
     # leaves no thread pool behind to keep the process alive after Ctrl-C.
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    try:
+    try:  # from here on a signal, even one arriving during this log line, stops cleanly
+        node.get_logger().info(f'DDS transport: {transport_note(dds)}')
         while rclpy.ok():  # short waits: Python's signal handlers run between them
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException, _Terminated):
