@@ -99,9 +99,11 @@ def test_colour_frames_at_30_hz_reach_both_nodes(nodes, reliable):
     # Best effort may lose datagrams in the transport, before any node sees them. Alone this
     # test gets 300/300; late in a full CI run on 2 cores it got 271, 280 and 297 (the process
     # then holds many earlier modules' DDS participants and threads; not yet pinned down).
-    # The floor still catches what it was written for (no colour frame delivered at all);
-    # reliable delivery must lose nothing that matters.
-    least = (0.99 if reliable else 0.8) * FRAMES
+    # The image subscriptions are best effort (sensor-data QoS), so a reliable camera's frames
+    # travel best effort too: the same floor (reliable got 262/300 once late in a full CI run,
+    # 300/300 alone). It still catches what the test was written for: a QoS or transport
+    # mismatch that delivers no colour frame at all.
+    least = 0.8 * FRAMES
     assert got_frontend >= least
     assert got_matcher >= least
 
