@@ -97,3 +97,18 @@ def test_refinement_moves_matches_onto_the_true_subpixel_position(frames):
     good = err_plain < 3  # correct matches
     assert good.sum() > 200 and refined.refined[good].mean() > 0.7
     assert np.median(err_refined[good]) < 0.25 < 0.5 * np.median(err_plain[good])
+
+
+def test_demo_writes_refined_matches(tmp_path):
+    """superglue-demo on the bundled pair: summary with the refined flags, and --no-refine."""
+    import json
+    from superglue_ros.tools.demo import main
+    shipped_weights_or_skip()
+    assert main(['--out', str(tmp_path / 'on'), '--device', 'cpu']) == 0
+    on = json.loads((tmp_path / 'on' / 'summary.json').read_text())
+    assert (tmp_path / 'on' / 'matches.png').is_file()
+    flags = [m['refined'] for m in on['matches_list']]
+    assert len(flags) == on['matches'] > 100 and sum(flags) == on['refined'] > on['matches'] / 2
+    assert main(['--out', str(tmp_path / 'off'), '--device', 'cpu', '--no-refine']) == 0
+    off = json.loads((tmp_path / 'off' / 'summary.json').read_text())
+    assert off['refined'] == 0 and off['matches'] == on['matches']

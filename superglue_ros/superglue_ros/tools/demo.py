@@ -43,6 +43,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument('--out', default='out/demo', help='output directory')
     p.add_argument('--max-keypoints', type=int, default=1024)
     p.add_argument('--device', default='auto')
+    p.add_argument('--no-refine', dest='refine', action='store_false',
+                   help='keep the keypoint positions (no sub-pixel refinement of the matches)')
     args = p.parse_args(argv)
     path0, path1 = (Path(args.image0), Path(args.image1)) if args.image0 and args.image1 \
         else bundled_pair()
@@ -55,7 +57,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..matcher import ImageMatcher
     try:
         matcher = ImageMatcher(weights, features='orb', max_keypoints=args.max_keypoints,
-                               device=args.device)
+                               device=args.device, refine=args.refine)
     except (WeightsError, ValueError) as exc:
         print(f'superglue-demo: {exc}', file=sys.stderr)
         return 2
@@ -69,7 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     canvas = draw_matches(img0, img1, res.points0, res.points1, res.confidence,
                           res.features0.keypoints, res.features1.keypoints, inliers,
                           text=[f'SuperGlue-ORB: {len(res)} matches, '
-                                f'{int(inliers.sum())} RANSAC inliers',
+                                f'{int(inliers.sum())} RANSAC inliers, '
+                                f'{int(res.refined.sum())} refined',
                                 f'{len(res.features0)} / {len(res.features1)} keypoints, '
                                 f'{res.latency * 1e3:.0f} ms on {matcher.engine.device}'])
     out = Path(args.out)
@@ -83,9 +86,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         'inlier_ratio': float(inliers.mean()) if len(res) else 0.0,
         'mean_confidence': float(np.mean(res.confidence)) if len(res) else 0.0,
         'latency_ms': res.latency * 1e3,
+        'refined': int(res.refined.sum()),  # xy1 moved to sub-pixel accuracy
         'matches_list': [{'xy0': [float(a), float(b)], 'xy1': [float(c), float(d)],
-                          'confidence': float(s)} for (a, b), (c, d), s in
-                         zip(res.points0, res.points1, res.confidence)],
+                          'confidence': float(s), 'refined': bool(r)}
+                         for (a, b), (c, d), s, r in
+                         zip(res.points0, res.points1, res.confidence, res.refined)],
     }
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     print(f'{len(res)} matches ({int(inliers.sum())} RANSAC inliers) between {path0.name} and '
