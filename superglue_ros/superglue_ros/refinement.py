@@ -107,13 +107,17 @@ def local_warps(points0: np.ndarray, points1: np.ndarray, rotation: float = 0.0,
         return warps, False
     x, y = p0[:, 0], p0[:, 1]
     w = hom[2, 0] * x + hom[2, 1] * y + hom[2, 2]
+    horizon = np.abs(w) <= 1e-9  # mapped to infinity: no Jacobian there
+    w = np.where(horizon, 1.0, w)
     u = (hom[0, 0] * x + hom[0, 1] * y + hom[0, 2]) / w
     v = (hom[1, 0] * x + hom[1, 1] * y + hom[1, 2]) / w
     jac = np.stack([np.stack([hom[0, 0] - u * hom[2, 0], hom[0, 1] - u * hom[2, 1]], -1),
                     np.stack([hom[1, 0] - v * hom[2, 0], hom[1, 1] - v * hom[2, 1]], -1)],
                    axis=1) / w[:, None, None]
+    finite = np.isfinite(jac).all(axis=(1, 2)) & ~horizon
+    jac[~finite] = np.eye(2)  # the SVD must not see inf; these matches keep the rotation
     sv = np.linalg.svd(jac, compute_uv=False)
-    sane = (np.linalg.det(jac) > 0) & (sv[:, 1] > 0.4) & (sv[:, 0] < 2.5)
+    sane = finite & (np.linalg.det(jac) > 0) & (sv[:, 1] > 0.4) & (sv[:, 0] < 2.5)
     warps[sane] = jac[sane]
     return warps, True
 

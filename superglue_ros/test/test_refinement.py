@@ -167,3 +167,16 @@ def test_warps_fall_back_to_the_rotation():
                        warps=np.zeros((4, 2, 2)))
     with pytest.raises(ValueError, match='warp must be'):
         MatchRefiner(warp='affine')
+
+
+def test_points_on_the_homography_horizon_keep_the_rotation(monkeypatch):
+    """A homography that sends a matched point to infinity must not break the SVD."""
+    rng = np.random.default_rng(5)
+    points0 = rng.uniform(50, 400, (40, 2))
+    hom = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.001, 0.0, 1.0]])
+    points0[0] = (-1000.0, 200.0)  # w = 0 here
+    monkeypatch.setattr(cv2, 'findHomography',
+                        lambda *a, **k: (hom, np.ones((40, 1), np.uint8)))
+    warps, from_homography = local_warps(points0, points0, rotation=10.0)
+    assert from_homography and np.isfinite(warps).all()
+    np.testing.assert_allclose(warps[0], rotation_matrix(10.0))
