@@ -14,7 +14,7 @@ from ..features import Features
 from ..refinement import MatchRefiner
 
 __all__ = ['MatchedPoints', 'methods', 'nn_mutual', 'nn_ratio', 'Refined', 'run_matcher',
-           'superglue_matcher', 'timed']
+           'superglue_matcher']
 
 
 MatchFn = Callable[[Features, Features], Tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -71,13 +71,6 @@ def superglue_matcher(engine) -> MatchFn:
         r = engine.match(f0, f1)
         return r.index0, r.index1, r.confidence
     return match
-
-
-def timed(fn: MatchFn, f0: Features, f1: Features) -> Tuple[Tuple, float]:
-    """Call a matcher; returns (result, seconds)."""
-    t = time.perf_counter()
-    out = fn(f0, f1)
-    return out, time.perf_counter() - t
 
 
 def methods(engine=None, refine: bool = True) -> Dict[str, MatchFn]:
