@@ -95,10 +95,8 @@ class ImageMatcher:
         r = self.engine.match(f0, f1)
         points1, refined = r.points1, np.zeros(len(r.index0), bool)
         if self.refiner is not None and image0 is not None and image1 is not None:
-            angle0 = f0.angle[r.index0] if len(f0.angle) == len(f0) else None
-            angle1 = f1.angle[r.index1] if len(f1.angle) == len(f1) else None
-            ref = self.refiner(image0, image1, r.points0, r.points1, angle0, angle1,
-                               r.confidence)
+            ref = self.refiner.refine_pair(image0, image1, f0, f1, r.index0, r.index1,
+                                           r.confidence)
             points1, refined = ref.points1, ref.refined
         return ImageMatches(r.points0, points1, r.confidence, r.index0, r.index1, f0, f1,
                             r.latency, refined)

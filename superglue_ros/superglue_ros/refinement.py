@@ -33,8 +33,11 @@ import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ['local_warps', 'matched_current_points', 'matched_reference_points', 'MatchRefiner',
-           'Refinement', 'pair_rotation', 'refine_matches', 'rotation_matrix', 'WARPS']
+from .features import Features, to_gray
+
+__all__ = ['local_warps', 'matched_angles', 'matched_current_points',
+           'matched_reference_points', 'MatchRefiner', 'Refinement', 'pair_rotation',
+           'refine_matches', 'rotation_matrix', 'WARPS']
 
 WARPS = ('homography', 'rotation')
 
@@ -123,16 +126,21 @@ def local_warps(points0: np.ndarray, points1: np.ndarray, rotation: float = 0.0,
 
 
 def _as_gray(image: np.ndarray, name: str) -> np.ndarray:
-    if image.ndim == 3 and image.shape[2] in (3, 4):
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else
-                             cv2.COLOR_BGRA2GRAY)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim != 2:
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise ValueError(f'{name} must be a grayscale or BGR image, got shape {image.shape}')
-    if image.dtype not in (np.uint8, np.float32):
-        image = image.astype(np.float32)
-    return np.ascontiguousarray(image)
+    return to_gray(image)
+
+
+def matched_angles(features: Features, index: np.ndarray) -> Optional[np.ndarray]:
+    """Return the orientations [deg] of keypoints ``index``; None where there are none.
+
+    None when the front-end gave no angles, or any of them is -1 (not applicable,
+    Keypoints.msg) or not finite: the pair is then taken as unrotated.
+    """
+    if len(features.angle) != len(features) or not len(index):
+        return None
+    angles = features.angle[index]
+    return angles if np.all(np.isfinite(angles)) and np.all(angles >= 0) else None
 
 
 def _window_sums(windows: np.ndarray, n: int):
@@ -284,6 +292,22 @@ class MatchRefiner:
                              self.search_radius, self.min_correlation, warps)
         out.warp = 'homography' if from_homography else 'rotation'
         return out
+
+    def refine_pair(self, image0: np.ndarray, image1: np.ndarray, features0: Features,
+                    features1: Features, index0: np.ndarray, index1: np.ndarray,
+                    confidence: np.ndarray, points0: Optional[np.ndarray] = None
+                    ) -> Refinement:
+        """Refine matches ``index0`` <-> ``index1`` between two keypoint sets.
+
+        ``points0``: where image 0's matched points are, if not its keypoints (a keyframe's
+        own refined observations); image 1's start from its keypoints. The angles come from
+        the features (``matched_angles``).
+        """
+        if points0 is None:
+            points0 = features0.keypoints[index0]
+        return self(image0, image1, points0, features1.keypoints[index1],
+                    matched_angles(features0, index0), matched_angles(features1, index1),
+                    confidence)
 
 
 def _message_points(msg, refined: str, plain: str) -> np.ndarray:

@@ -21,7 +21,7 @@ from ros_harness import Collector, domain_id, FRAMES, RELIABLE, reliable_inputs,
 from superglue_ros.engine import MatchResult
 from superglue_ros.features import Features, OrbExtractor
 from superglue_ros.nodes.matcher_node import Keyframe, MatcherNode
-from superglue_ros.refinement import Refinement
+from superglue_ros.refinement import matched_angles, Refinement
 from superglue_ros.ros.conversions import (build_correspondences, keypoints_from_features,
                                            matched_current_points, matched_reference_points,
                                            numpy_to_image)
@@ -415,10 +415,12 @@ def test_keyframe_memory_counts_the_gray_copy_once():
 
 
 def test_matched_angles_none_where_not_applicable():
-    assert keyframe(None).matched_angles(np.array([0, 1])) is None  # no angles published
+    def angles(kf, index):
+        return matched_angles(kf.prepared.features, index)
+    assert angles(keyframe(None), np.array([0, 1])) is None  # no angles published
     with_angles = keyframe(None, np.array([10.0, -1.0, 30.0], np.float32))
-    np.testing.assert_array_equal(with_angles.matched_angles(np.array([2, 0])), [30.0, 10.0])
-    assert with_angles.matched_angles(np.array([0, 1])) is None  # -1: not applicable
+    np.testing.assert_array_equal(angles(with_angles, np.array([2, 0])), [30.0, 10.0])
+    assert angles(with_angles, np.array([0, 1])) is None  # -1: not applicable
 
 
 def test_verify_takes_the_refined_points_when_given(harness):

@@ -58,9 +58,7 @@ def run_matcher(fn: MatchFn, f0: Features, f1: Features, image0: Optional[np.nda
     refined = np.zeros(len(i0), bool)
     refiner = getattr(fn, 'refiner', None)
     if refiner is not None and image0 is not None and image1 is not None:
-        angle0 = f0.angle[i0] if len(f0.angle) == len(f0) else None
-        angle1 = f1.angle[i1] if len(f1.angle) == len(f1) else None
-        r = refiner(image0, image1, p0, p1, angle0, angle1, np.asarray(conf))
+        r = refiner.refine_pair(image0, image1, f0, f1, i0, i1, np.asarray(conf))
         p1, refined = r.points1.astype(np.float64), r.refined
     return MatchedPoints(i0, i1, np.asarray(conf), p0, p1, refined, time.perf_counter() - t)
 

@@ -264,15 +264,6 @@ class Keyframe:
         fresh = np.isnan(self.observations[index, 0])
         self.observations[index[fresh]] = np.asarray(points, np.float32)[refined][fresh]
 
-    def matched_angles(self, index: np.ndarray) -> Optional[np.ndarray]:
-        """ORB angles [deg] of the keypoints ``index``; None where the front-end gave none."""
-        features = self.prepared.features
-        if len(features.angle) != len(features) or not len(index):
-            return None
-        angles = features.angle[index]
-        # -1: not applicable (Keypoints.msg); then the pair is taken as unrotated.
-        return angles if np.all(np.isfinite(angles)) and np.all(angles >= 0) else None
-
 
 @dataclass
 class LoopRequest:
@@ -954,10 +945,9 @@ class MatcherCore:
             return None
         start = time.perf_counter()
         try:
-            refinement = self._refiner(ref.gray, current.gray, points0, result.points1,
-                                       ref.matched_angles(result.index0),
-                                       current.matched_angles(result.index1),
-                                       result.confidence)
+            refinement = self._refiner.refine_pair(
+                ref.gray, current.gray, ref.prepared.features, current.prepared.features,
+                result.index0, result.index1, result.confidence, points0)
         except Exception as exc:  # noqa: BLE001 - published unrefined, never lost
             n = self._stats.count('refine_failures')
             self._log.warning('refine', f'match refinement failed for keyframe '

@@ -240,8 +240,8 @@ def bench_sizes(sizes: Sequence[int], device: torch.device, fp16: bool, reps: in
 
                 def run_refined():
                     m = engine.match_prepared(p0, p1)
-                    return refiner(g0, g1, m.points0, m.points1, f0.angle[m.index0],
-                                   f1.angle[m.index1], m.confidence)
+                    return refiner.refine_pair(g0, g1, f0, f1, m.index0, m.index1,
+                                               m.confidence)
                 cases.append(('shipped+refine', run_refined, len(f0)))
             for name, other in others.items():
                 q0, q1 = other.prepare(f0), other.prepare(f1)
