@@ -21,9 +21,9 @@ from ros_harness import Collector, domain_id, FRAMES, RELIABLE, reliable_inputs,
 from superglue_ros.engine import MatchResult
 from superglue_ros.features import Features, OrbExtractor
 from superglue_ros.nodes.matcher_node import Keyframe, MatcherNode
-from superglue_ros.refinement import matched_angles, Refinement
+from superglue_ros.refinement import (matched_angles, matched_current_points,
+                                      matched_reference_points, Refinement)
 from superglue_ros.ros.conversions import (build_correspondences, keypoints_from_features,
-                                           matched_current_points, matched_reference_points,
                                            numpy_to_image)
 from superglue_ros.weights import default_weights_path
 

@@ -80,7 +80,7 @@ def keyframe_pose_errors(messages: Dict[int, Any], trajectory: Trajectory, camer
     ``messages``: Correspondences (status ok) by current stamp [ns].
     """
     from ..evaluation.pose import pair_pose_error
-    from ..ros.conversions import matched_current_points, matched_reference_points
+    from ..refinement import matched_current_points, matched_reference_points
     from ..ros.sync import time_ns
 
     rows = []

@@ -255,7 +255,7 @@ def match_pictures(info: BagInfo, ok: List[Record], bag_times: Dict[int, int],
     """Draw a few keyframe pairs from the bag's images and the recorded coordinates."""
     import cv2
 
-    from ..ros.conversions import matched_current_points, matched_reference_points
+    from ..refinement import matched_current_points, matched_reference_points
     from ..viz import draw_matches
 
     if not ok or count <= 0:

@@ -39,8 +39,6 @@ from ..features import Features, to_gray
 from ..geometry import Intrinsics, RelativePose
 from ..inputs import (BAD_IMAGE, DESCRIPTOR_MISMATCH, InputError, LENGTH_MISMATCH,
                       UNSUPPORTED_ENCODING)
-from ..refinement import (matched_current_points,  # noqa: F401 (consumers import them here)
-                          matched_reference_points)
 
 try:  # a real ROS 2 install has cv_bridge; the pip setup does not
     from cv_bridge import CvBridge
