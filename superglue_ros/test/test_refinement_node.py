@@ -482,7 +482,8 @@ def test_replay_pose_errors_use_the_refined_points():
 
 
 def test_replay_report_summarises_the_refinement():
-    from superglue_ros.replay.report import _refinement_row, refinement_summary
+    from superglue_ros.replay.report import _refinement_row
+    from superglue_ros.ros.stats import refinement_summary
 
     summary = refinement_summary({'refined_pairs': 4, 'refine_candidates': 1000,
                                   'refined_points': 750, 'refine_time_us': 48000})

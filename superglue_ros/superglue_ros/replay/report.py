@@ -19,6 +19,7 @@ import numpy as np
 
 from .bag import BagInfo, read_correspondences, read_images
 from .player import Record
+from ..ros.stats import refinement_summary
 from ..ros.topics import CORRESPONDENCES_TOPIC
 
 
@@ -288,15 +289,6 @@ def match_pictures(info: BagInfo, ok: List[Record], bag_times: Dict[int, int],
 
 def _listing(counts: Dict[str, int]) -> str:
     return ', '.join(f'{k} {v}' for k, v in counts.items())
-
-
-def refinement_summary(stats: Dict[str, Any]) -> Dict[str, Any]:
-    """Summarise the sub-pixel refinement from the matcher's counters: pairs, share, time."""
-    pairs, candidates = int(stats.get('refined_pairs', 0)), int(stats.get('refine_candidates', 0))
-    return {'pairs': pairs, 'points': int(stats.get('refined_points', 0)),
-            'share': stats.get('refined_points', 0) / candidates if candidates else 0.0,
-            'ms_per_pair': stats.get('refine_time_us', 0) * 1e-3 / pairs if pairs else 0.0,
-            'failures': int(stats.get('refine_failures', 0))}
 
 
 def _refinement_row(rep: Dict[str, Any]) -> List[str]:

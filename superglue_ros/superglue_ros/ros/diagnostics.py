@@ -9,6 +9,7 @@ from typing import Any, Dict
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+from .stats import refinement_summary
 from ..inputs import REASONS
 
 
@@ -47,7 +48,7 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
         status.level, status.message = DiagnosticStatus.OK, 'ok'
     reported['errors'], reported['problems'], reported['unpaired'] = errors, problems, unpaired
     reported['overruns'], reported['refine_failures'] = overruns, refine_failures
-    refined_pairs, refined_points = s.get('refined_pairs', 0), s.get('refined_points', 0)
+    refinement = refinement_summary(s)
     values = {
         'device': device,
         'keyframes_received': s.get('keyframes_received', 0),
@@ -82,10 +83,10 @@ def matcher_status(name: str, device: str, stats: Dict[str, Any], match_threshol
         'evicted_by_reset': s.get('evicted_reset', 0),
         'window_batches': s.get('window_batches', 0),
         'match_keyframes_requests': s.get('match_keyframes_requests', 0),
-        'refined_pairs': refined_pairs,
-        'refined_points': refined_points,
-        'refined_share': f'{refined_points / max(s.get("refine_candidates", 0), 1):.3f}',
-        'refine_ms_mean': f'{s.get("refine_time_us", 0) * 1e-3 / max(refined_pairs, 1):.2f}',
+        'refined_pairs': refinement['pairs'],
+        'refined_points': refinement['points'],
+        'refined_share': f'{refinement["share"]:.3f}',
+        'refine_ms_mean': f'{refinement["ms_per_pair"]:.2f}',
         'refine_failures': refine_failures,
     }
     for reason in REASONS:

@@ -58,3 +58,12 @@ class MatcherStats:
                 if self._inlier_ratios else 0.0,
             })
         return out
+
+
+def refinement_summary(stats: Dict[str, Any]) -> Dict[str, Any]:
+    """Summarise the sub-pixel refinement from the matcher's counters: pairs, share, time."""
+    pairs, candidates = int(stats.get('refined_pairs', 0)), int(stats.get('refine_candidates', 0))
+    return {'pairs': pairs, 'points': int(stats.get('refined_points', 0)),
+            'share': stats.get('refined_points', 0) / candidates if candidates else 0.0,
+            'ms_per_pair': stats.get('refine_time_us', 0) * 1e-3 / pairs if pairs else 0.0,
+            'failures': int(stats.get('refine_failures', 0))}
