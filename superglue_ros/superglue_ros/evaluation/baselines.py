@@ -71,16 +71,21 @@ def superglue_matcher(engine) -> MatchFn:
     return match
 
 
-def methods(engine=None, refine: bool = True) -> Dict[str, MatchFn]:
+def methods(engine=None, refine: bool = True,
+            others: Optional[Dict[str, object]] = None) -> Dict[str, MatchFn]:
     """Return the compared matchers, ours first when an engine is given.
 
     With ``refine`` (the product's default) ours is refined, and two attribution rows are
-    added: ours unrefined, and ORB NN + mutual with the same refinement.
+    added: ours unrefined, and ORB NN + mutual with the same refinement. ``others``: more
+    engines by name (other weights), run as ours is, right after it.
     """
     out: Dict[str, MatchFn] = {}
     if engine is not None:
         ours = superglue_matcher(engine)
         out['superglue_orb'] = Refined(ours) if refine else ours
+        for name, other in (others or {}).items():
+            out[name] = Refined(superglue_matcher(other)) if refine else \
+                superglue_matcher(other)
         if refine:
             out['superglue_orb_unrefined'] = ours
     out['orb_nn_mutual'] = nn_mutual

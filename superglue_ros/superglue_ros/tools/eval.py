@@ -51,12 +51,6 @@ def _engine(weights: Optional[str], device: str):
     return MatchingEngine.from_weights(path, device=device)
 
 
-def _ours(engine, refine: bool) -> baselines.MatchFn:
-    """Our matcher as the product runs it: refined on the images unless --no-refine."""
-    fn = baselines.superglue_matcher(engine)
-    return baselines.Refined(fn) if refine else fn
-
-
 def _engines(args: argparse.Namespace) -> Dict[str, object]:
     """Our weights as 'superglue_orb', plus every --compare-weights NAME=PATH."""
     engines = {'superglue_orb': _engine(args.weights, args.device)}
@@ -147,14 +141,8 @@ def _motion_results(args: argparse.Namespace, engines: Dict, make_pairs,
     results: Dict[str, Dict] = {}
     for dist in args.distributions:
         pairs = make_pairs(OrbExtractor(args.max_keypoints, distribution=dist))
-        matchers = {name: _ours(e, args.refine) for name, e in engines.items()}
-        if args.refine:  # attribution: the matcher alone, and the refinement on NN matches
-            matchers['superglue_orb_unrefined'] = baselines.superglue_matcher(
-                engines['superglue_orb'])
-        matchers['orb_nn_mutual'] = baselines.nn_mutual
-        if args.refine:
-            matchers['orb_nn_mutual+refine'] = baselines.Refined(baselines.nn_mutual)
-        matchers['orb_nn_ratio0.8'] = baselines.nn_ratio
+        others = {name: e for name, e in engines.items() if name != 'superglue_orb'}
+        matchers = baselines.methods(engines['superglue_orb'], args.refine, others)
         tag = f' [{dist}]' if len(args.distributions) > 1 else ''
         for name, res in motion.evaluate(pairs, matchers, gaps=groups).items():
             results[name + tag] = res
@@ -218,8 +206,7 @@ def cmd_homography(args: argparse.Namespace) -> Dict:
     if not images:
         raise SystemExit('superglue-eval homography: no held-out images; pass --images DIR')
     engines = _engines(args)
-    matchers = baselines.methods(engines.pop('superglue_orb'), args.refine)
-    matchers.update({name: _ours(e, args.refine) for name, e in engines.items()})
+    matchers = baselines.methods(engines.pop('superglue_orb'), args.refine, engines)
     out = {'task': 'homography', 'images': [str(p) for p in images], 'seed': args.seed,
            'settings': []}
     cols = ['precision', 'recall', 'auc@3px', 'auc@5px', 'auc@10px', 'matches_per_pair',
