@@ -238,13 +238,13 @@ class Keyframe:
             gray = None  # a view on the message's pixels, already counted
         return tensor_bytes(*arrays, pixels, self.bgr, gray, self.observations)
 
-    def observed(self, index: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    def observed(self, index: np.ndarray) -> np.ndarray:
         """Return this keyframe's observations of keypoints ``index`` [M x 2].
 
         Its refined position where it was refined as a current keyframe, else the keypoint
-        position (``keypoints``, the same rows).
+        position.
         """
-        keypoints = np.asarray(keypoints, np.float64).reshape(-1, 2)
+        keypoints = self.prepared.features.keypoints[index].astype(np.float64).reshape(-1, 2)
         if self.observations is None or not len(index):
             return keypoints
         known = self.observations[index]
@@ -972,11 +972,8 @@ class MatcherCore:
         if not self._param('verify'):
             return {'inlier': None, 'verified': False}
         threshold = self._param('verify_threshold_px')
-        points1 = result.points1
-        if refinement is not None:
-            points1 = refinement.points1
-            points0 = result.points0 if points0 is None else points0
-        else:
+        points1 = result.points1 if refinement is None else refinement.points1
+        if refinement is None or points0 is None:
             points0 = result.points0
         if ref.camera is not None and current.camera is not None:
             inlier, pose = verify_essential(points0, points1, ref.camera,
@@ -997,7 +994,7 @@ class MatcherCore:
         refined points as the current keyframe's observations (streaming pairs; not for
         ~/match_keyframes, which only looks).
         """
-        points0 = ref.observed(result.index0, result.points0)
+        points0 = ref.observed(result.index0)
         refinement = self._refine(ref, current, result, points0)
         fields = self._verify(ref, current, result, refinement, points0)
         fields.update(current_index=result.index1, reference_index=result.index0,
