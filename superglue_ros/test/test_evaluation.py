@@ -145,10 +145,14 @@ def test_eval_cli_pairs(pose_pairs, tiny_weights, tmp_path):
     from superglue_ros.tools.eval import main
     path, folder = pose_pairs
     out = tmp_path / 'pairs.json'
-    assert main(['--weights', str(tiny_weights), '--out', str(out), 'pairs', str(path),
-                 '--images', str(folder), '--max-keypoints', '256']) == 0
+    # Each --compare-weights takes one NAME=PATH, so the subcommand right after it is parsed.
+    assert main(['--weights', str(tiny_weights), '--out', str(out),
+                 '--compare-weights', f'again={tiny_weights}', '--compare-weights',
+                 f'third={tiny_weights}', 'pairs', str(path), '--images', str(folder),
+                 '--max-keypoints', '256']) == 0
     res = json.loads(out.read_text())['results']
     assert 'orb_nn_mutual' in res and 'auc@5' in res['superglue_orb']
+    assert res['again']['auc@5'] == res['superglue_orb']['auc@5'] and 'third' in res
 
 
 def test_tum_evaluation_on_a_synthetic_sequence(tmp_path, tiny_weights):

@@ -74,8 +74,9 @@ def cmd_pairs(args: argparse.Namespace) -> Dict:
     pairs = parse_pairs(Path(args.pairs))
     if args.max_pairs:
         pairs = pairs[:args.max_pairs]
-    engine = _engine(args.weights, args.device)
-    res = evaluate(pairs, Path(args.images), baselines.methods(engine, args.refine),
+    engines = _engines(args)
+    res = evaluate(pairs, Path(args.images),
+                   baselines.methods(engines.pop('superglue_orb'), args.refine, engines),
                    args.max_keypoints)
     print(table(res, ['auc@5', 'auc@10', 'auc@20', 'precision', 'matching_score',
                       'matches_per_pair', 'ms_per_pair'],
@@ -169,6 +170,9 @@ def _motion_tables(results: Dict[str, Dict], title: str, groups: Sequence[float]
 
 def cmd_verification(args: argparse.Namespace) -> Dict:
     """Verification estimators (node's RANSAC and USAC presets) on our real TUM matches."""
+    if args.compare_weights:
+        raise ValueError('--compare-weights does not apply to verification (it compares '
+                         'estimators on one matcher\'s matches): drop it, or use --weights')
     from ..datasets.rgbd import load_camera, TumSequence
     from ..evaluation import motion, verification
     from ..features import OrbExtractor
@@ -234,8 +238,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument('--weights', default=None, help='weights file (default: shipped)')
     p.add_argument('--device', default='auto')
     p.add_argument('--out', default=None, help='write results JSON here')
-    p.add_argument('--compare-weights', nargs='*', default=[], metavar='NAME=PATH',
-                   help='more weights files in the same run (e.g. previous=old.pth)')
+    # One NAME=PATH per flag, repeated: a list option would swallow the subcommand after it.
+    p.add_argument('--compare-weights', action='append', default=[], metavar='NAME=PATH',
+                   help='one more weights file in the same run (e.g. previous=old.pth); '
+                   'repeat the option for more')
     p.add_argument('--no-refine', dest='refine', action='store_false',
                    help='report our matcher without sub-pixel match refinement (the product '
                    'refines by default; with refinement the tables also show ours unrefined '
