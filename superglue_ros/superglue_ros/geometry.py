@@ -13,6 +13,9 @@ import numpy as np
 # Distortion models of sensor_msgs/CameraInfo this module undistorts.
 DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', 'equidistant')
 MIN_POSE_INLIERS = 5  # the minimal sample of an essential matrix
+# Below this share of the inliers in front of both cameras, cheirality does not tell the
+# decompositions apart (too little parallax): rotation_dominant_pose chooses instead.
+FRONT_SHARE = 0.5
 
 # Robust estimators of verify_fundamental / verify_essential, by name. 'ransac' is OpenCV's
 # classic RANSAC (7-point fundamental / 5-point essential samples, no local optimisation); the
@@ -249,7 +252,8 @@ class RelativePose:
     """Reference camera -> current camera: X_cur = rotation @ X_ref + translation.
 
     ``translation`` has unit length (two views do not give the scale); ``inliers`` counts the
-    verified matches in front of both cameras under this pose.
+    verified matches in front of both cameras under this pose, or all of them when the views
+    have too little parallax for that test (``rotation_dominant_pose``).
     """
 
     rotation: np.ndarray
@@ -301,8 +305,10 @@ def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsi
     (a key of VERIFY_METHODS except usac_fm_8pts), ``max_iters`` and ``seed`` are as in
     verify_fundamental. The pose
     (camera 0 -> camera 1) is the decomposition of the essential matrix with the most matches
-    in front of both cameras; None with fewer than MIN_POSE_INLIERS of them. With fewer than
-    5 matches every match is an outlier and there is no pose.
+    in front of both cameras. When fewer than FRONT_SHARE of the inliers are in front under
+    any decomposition (too little parallax: rotation-dominant motion), the rotation that
+    aligns the viewing rays is taken instead (``rotation_dominant_pose``). None with fewer than
+    MIN_POSE_INLIERS inliers; with fewer than 5 matches every match is an outlier.
     """
     flag = _method_flag(method, essential=True)
     camera1 = camera0 if camera1 is None else camera1
@@ -319,6 +325,7 @@ def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsi
         return np.zeros(m, bool), None
     inlier = mask.ravel().astype(bool)
     best: Optional[RelativePose] = None
+    best_e = e[:3]
     for e_i in np.split(e, len(e) // 3):
         # distanceThresh 1e9: points far away (small parallax) still count as in front.
         n, r, t, _ = cv2.recoverPose(e_i, p0, p1, np.eye(3), 1e9,
@@ -326,4 +333,37 @@ def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsi
         if n >= MIN_POSE_INLIERS and (best is None or n > best.inliers):
             t = t.ravel()
             best = RelativePose(r, t / max(np.linalg.norm(t), 1e-12), int(n))
+            best_e = e_i
+    count = int(inlier.sum())
+    if count >= MIN_POSE_INLIERS and (best is None or best.inliers < FRONT_SHARE * count):
+        best = rotation_dominant_pose(best_e, p0[inlier], p1[inlier], best)
     return inlier, best
+
+
+def rotation_dominant_pose(essential: np.ndarray, p0: np.ndarray, p1: np.ndarray,
+                           cheirality: Optional[RelativePose]) -> RelativePose:
+    """The pose of an essential matrix whose inliers ``p0``/``p1`` have too little parallax.
+
+    When the camera mostly rotates (a hand-held camera, a robot turning on the spot), the
+    inliers triangulate near infinity, in front or behind at random, so counting them in front
+    of both cameras (``cv2.recoverPose``) picks among the four decompositions by noise: on
+    real rotation-dominant pairs it found a handful of points in front, or none, and the pose
+    was lost although the rotation is well determined. Of the two rotations of the
+    decomposition, the true one maps the reference viewing rays onto the current ones up to the
+    small parallax; the other is turned by 180 degrees about the baseline. So the rotation that
+    aligns the rays best (median angle) is taken. The translation direction is ill-defined
+    then: ``cheirality``'s when it has this rotation, else the decomposition's. ``inliers`` is
+    the number of essential-matrix inliers.
+    """
+    r1, r2, t = cv2.decomposeEssentialMat(essential)
+    rays0 = np.concatenate([p0, np.ones((len(p0), 1))], 1)
+    rays1 = np.concatenate([p1, np.ones((len(p1), 1))], 1)
+    rays0 /= np.linalg.norm(rays0, axis=1, keepdims=True)
+    rays1 /= np.linalg.norm(rays1, axis=1, keepdims=True)
+    # Median cosine of the angle between each current ray and the rotated reference ray.
+    alignment = [float(np.median(np.sum((rays0 @ r.T) * rays1, 1))) for r in (r1, r2)]
+    r = (r1, r2)[int(np.argmax(alignment))]
+    if cheirality is not None and angle_error_mat(cheirality.rotation, r) < 1e-3:
+        t = cheirality.translation
+    t = np.asarray(t, np.float64).ravel()
+    return RelativePose(r, t / max(np.linalg.norm(t), 1e-12), len(p0))

@@ -89,6 +89,10 @@ def test_demo_replay_accounts_for_every_keyframe(demo):
         <= report['latency_s']['p99']
     assert report['matches_per_keyframe'] >= 0 and 0 <= report['inlier_ratio'] <= 1
     assert report['node_stats']['published'] == report['correspondences_out']
+    # The demo bag has no CameraInfo: the matcher verifies without intrinsics, no pose.
+    assert report['camera_info'].startswith('none (the bag has no sensor_msgs/CameraInfo')
+    assert report['verification'] == {'fundamental': report['statuses']['ok']}
+    assert report['pairs_with_pose'] == 0
 
 
 def test_output_bag_reads_back(demo):

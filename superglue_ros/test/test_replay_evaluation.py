@@ -88,6 +88,21 @@ def test_groundtruth_pose_errors_per_keyframe(compared):
         assert gt['rotation_auc@20'] > 50.0, (mode, gt)
         md = (out / mode / 'report.md').read_text()
         assert '## Relative pose against ground truth' in md and 'rotation AUC@5' in md
+        # The bag's CameraInfo went to the matcher as a driver's would: every pair verified
+        # with the essential matrix, and the pose the matcher published is scored too.
+        assert rep['camera_info'] == "the bag's /camera/camera_info"
+        assert rep['verification'] == {'essential': len(rows)}
+        assert gt['node_pairs'] == len(rows) == rep['pairs_with_pose'] + gt['node_pairs_failed']
+        assert gt['node_rotation_auc@20'] > 50.0, (mode, gt)
+        for key in ('node_pose_auc@5', 'node_pose_auc@20', 'node_rotation_auc@5'):
+            assert 0.0 <= gt[key] <= 100.0
+        valid = [r for r in rows if np.isfinite(r['node_pose_error'])]
+        assert len(valid) == rep['pairs_with_pose']
+        # Hand-held, rotation-dominant motion with 100+ matches per pair: every pair has a
+        # pose (half of them had none before rotation_dominant_pose), within a degree or two.
+        assert gt['node_pairs_failed'] <= 1, rows
+        assert np.median([r['node_rotation_error'] for r in valid]) < 2.0, rows
+        assert "matcher's published pose AUC@5" in md and 'CameraInfo to the matcher' in md
         assert 'pose_error_per_keyframe.png' in rep['figures']
         assert (out / mode / 'pose_error_per_keyframe.png').is_file()
     # Both modes saw the same keyframes from the same front-end.

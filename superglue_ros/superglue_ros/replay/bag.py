@@ -284,14 +284,9 @@ def image_bag_times(info: BagInfo) -> List[int]:
         return [t for _, t, _ in reader.messages(connections=conns)]
 
 
-def read_camera_info(info: BagInfo):
-    """Read the colour camera's first CameraInfo as a datasets.rgbd.Camera (None: none).
-
-    ReplayError for a CameraInfo that cannot serve (no focal length, unknown distortion).
-    """
+def read_camera_info_message(info: BagInfo):
+    """Return the colour camera's first sensor_msgs/CameraInfo in the bag (None: none)."""
     from sensor_msgs.msg import CameraInfo
-
-    from ..datasets.rgbd import Camera
 
     if info.camera_info_topic is None:
         return None
@@ -299,10 +294,20 @@ def read_camera_info(info: BagInfo):
     with open_reader(info.path) as reader:
         conns = [c for c in reader.connections if c.topic == info.camera_info_topic]
         for conn, _, raw in reader.messages(connections=conns):
-            msg = deserialize(raw, conn.msgtype, CameraInfo)
-            break
-        else:
-            return None
+            return deserialize(raw, conn.msgtype, CameraInfo)
+    return None
+
+
+def read_camera_info(info: BagInfo):
+    """Read the colour camera's first CameraInfo as a datasets.rgbd.Camera (None: none).
+
+    ReplayError for a CameraInfo that cannot serve (no focal length, unknown distortion).
+    """
+    from ..datasets.rgbd import Camera
+
+    msg = read_camera_info_message(info)
+    if msg is None:
+        return None
     k = list(msg.k)
     if not (k[0] > 0 and k[4] > 0):
         raise ReplayError(f'CameraInfo on {info.camera_info_topic} has no focal length '

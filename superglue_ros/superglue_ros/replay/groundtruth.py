@@ -7,6 +7,11 @@ correspondences alone (RANSAC essential matrix on undistorted points, as a back-
 depth would) and compared with the ground-truth relative pose: rotation error and translation
 direction error [deg]. Summaries are the SuperGlue paper's pose AUC@5/10/20 (of the larger of
 the two errors) and the rotation-error AUC, which stays informative on rotation-only motion.
+
+When the matcher had intrinsics (camera_info) it published its own relative pose per pair
+(``pose_valid``, rotation, unit translation): that pose is scored against the same ground
+truth as ``node_*`` (a pair whose message has no valid pose counts as a failure), since it is
+what a consumer reading the messages' pose gets.
 """
 
 from __future__ import annotations
@@ -93,10 +98,12 @@ def keyframe_pose_errors(messages: Dict[int, Any], trajectory: Trajectory, camer
                                'stamp': t_cur, 'matches': len(msg.current_x)}
         if pose_ref is None or pose_cur is None:
             row.update(rotation_error=None, translation_error=None, pose_error=None,
-                       gt_rotation_deg=None, gt_translation_m=None)
+                       gt_rotation_deg=None, gt_translation_m=None, node_rotation_error=None,
+                       node_translation_error=None, node_pose_error=None)
             rows.append(row)
             continue
         t_1_0 = np.linalg.inv(pose_cur) @ pose_ref
+        row.update(node_pose_errors(msg, t_1_0))
         p0 = matched_reference_points(msg)  # what p1 was refined against
         p1 = matched_current_points(msg)  # sub-pixel refined where the matcher refined
         err_r, err_t, inliers = pair_pose_error(p0, p1, camera, t_1_0, ransac_px)
@@ -108,8 +115,36 @@ def keyframe_pose_errors(messages: Dict[int, Any], trajectory: Trajectory, camer
     return rows
 
 
+def node_pose_errors(msg, t_1_0: np.ndarray) -> Dict[str, Optional[float]]:
+    """Errors [deg] of the pose the matcher published in ``msg`` (None: it had no intrinsics).
+
+    The message's pose maps the reference camera into the current one (X_cur = R X_ref + t),
+    as ``t_1_0`` does; no valid pose with intrinsics is a failure (inf).
+    """
+    from ..datasets.rgbd import quat_to_matrix
+    from ..geometry import relative_pose_error
+
+    if int(msg.verification) != int(msg.VERIFICATION_ESSENTIAL):
+        return {'node_rotation_error': None, 'node_translation_error': None,
+                'node_pose_error': None}
+    if not msg.pose_valid:
+        inf = float('inf')
+        return {'node_rotation_error': inf, 'node_translation_error': inf,
+                'node_pose_error': inf}
+    q = msg.rotation
+    r = quat_to_matrix(np.array([q.x, q.y, q.z, q.w], np.float64))
+    t = np.array([msg.translation.x, msg.translation.y, msg.translation.z], np.float64)
+    err_r, err_t = relative_pose_error(t_1_0, r, t)
+    return {'node_rotation_error': float(err_r), 'node_translation_error': float(err_t),
+            'node_pose_error': float(max(err_r, err_t))}
+
+
 def summarise(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """AUC@5/10/20 of the pose error and of the rotation error (in %), medians, counts."""
+    """AUC@5/10/20 of the pose error and of the rotation error (in %), medians, counts.
+
+    ``node_*``: the same for the pose the matcher published, over the pairs that have one
+    (absent when the matcher had no intrinsics).
+    """
     from ..geometry import pose_auc
 
     known = [r for r in rows if r['pose_error'] is not None]
@@ -117,7 +152,14 @@ def summarise(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     rot = np.array([r['rotation_error'] for r in known], np.float64)
     out: Dict[str, Any] = {'pairs': len(rows), 'pairs_with_groundtruth': len(known),
                            'pairs_failed': int(np.sum(~np.isfinite(pose)))}
-    for name, errors in (('pose', pose), ('rotation', rot)):
+    series = [('pose', pose), ('rotation', rot)]
+    node = [r for r in known if r.get('node_pose_error') is not None]
+    if node:
+        node_pose = np.array([r['node_pose_error'] for r in node], np.float64)
+        out.update(node_pairs=len(node), node_pairs_failed=int(np.sum(~np.isfinite(node_pose))))
+        series += [('node_pose', node_pose),
+                   ('node_rotation', np.array([r['node_rotation_error'] for r in node]))]
+    for name, errors in series:
         auc = pose_auc(errors, THRESHOLDS) if len(errors) else [0.0] * len(THRESHOLDS)
         for th, a in zip(THRESHOLDS, auc):
             out[f'{name}_auc@{th}'] = 100.0 * float(a)

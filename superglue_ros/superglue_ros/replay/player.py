@@ -30,9 +30,11 @@ from . import ReplayError
 from .bag import BagInfo, BagWriter, read_inputs
 from ..ros.graph import Graph, GraphError, reliable_input_overrides, reliable_qos, wait_for
 from ..ros.sync import stamp_ns, time_ns
-from ..ros.topics import CORRESPONDENCES_TOPIC, KEYPOINTS_TOPIC
+from ..ros.topics import CAMERA_INFO_TOPIC, CORRESPONDENCES_TOPIC, KEYPOINTS_TOPIC
 
 QUEUE_DEPTH = 100  # reliable QoS depth between the replay and the nodes [messages]
+# Correspondences.verification values (VERIFICATION_FUNDAMENTAL, VERIFICATION_ESSENTIAL).
+VERIFICATIONS = {1: 'fundamental', 2: 'essential'}
 
 
 @dataclass
@@ -52,6 +54,8 @@ class Record:
     message: str
     window_index: int = 0  # keyframe distance - 1 (0 = the previous keyframe)
     last_in_batch: bool = True  # the keyframe's last message: it is answered
+    verification: str = ''  # 'fundamental' | 'essential' (with camera_info) | '' (none)
+    pose_valid: bool = False  # the message carries a relative pose
 
     @property
     def distance(self) -> int:
@@ -95,7 +99,9 @@ class Recorder:
             verified=bool(msg.verified), latency=float(msg.latency),
             end_to_end=received - sent if sent is not None else None,
             message=str(msg.status_message), window_index=int(msg.window_index),
-            last_in_batch=bool(msg.last_in_batch))
+            last_in_batch=bool(msg.last_in_batch),
+            verification=VERIFICATIONS.get(int(msg.verification), ''),
+            pose_valid=bool(msg.pose_valid))
 
     def on_keypoints(self, msg) -> None:
         try:
@@ -121,9 +127,10 @@ class Player:
 
     def __init__(self, graph: Graph, info: BagInfo, recorder: Recorder, weights: Path,
                  device: str, params: Optional[Path], max_keypoints: int,
-                 matcher: str = 'superglue', window: Optional[int] = None):
+                 matcher: str = 'superglue', window: Optional[int] = None,
+                 camera_info=None):
         from rclpy.parameter import Parameter
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import CameraInfo, Image
         from superglue_ros_msgs.msg import Correspondences, Keypoints
 
         from ..nodes.frontend_node import FrontendNode
@@ -135,6 +142,13 @@ class Player:
         # As `ros2 launch`: the parameters file plus remappings onto the topics.
         ros_args = ['--ros-args', '-r', f'image:={info.image_topic}', '-r',
                     f'keypoints:={kp_topic}', '-r', f'correspondences:={CORRESPONDENCES_TOPIC}']
+        # The camera's CameraInfo (the bag's, or built from --camera), as its driver publishes
+        # it beside the images: the matcher then verifies with the essential matrix and
+        # publishes the relative pose, as deployed.
+        self.camera_info = camera_info
+        info_topic = info.camera_info_topic or CAMERA_INFO_TOPIC
+        if camera_info is not None:
+            ros_args += ['-r', f'camera_info:={info_topic}']
         if params is not None:
             ros_args += ['--params-file', str(params)]
         keypoint_cap = ([Parameter('max_keypoints', value=int(max_keypoints))]
@@ -159,6 +173,8 @@ class Player:
         self.log = driver.get_logger()
         qos = reliable_qos(QUEUE_DEPTH)
         self.image_pub = driver.create_publisher(Image, info.image_topic, qos)
+        self.info_pub = (driver.create_publisher(CameraInfo, info_topic, qos)
+                         if camera_info is not None else None)
         self.kp_pub = None if use_frontend else driver.create_publisher(Keypoints, kp_topic, qos)
         self.out_sub = driver.create_subscription(Correspondences, CORRESPONDENCES_TOPIC,
                                                   recorder.on_correspondences, qos)
@@ -175,6 +191,7 @@ class Player:
         def discovered() -> bool:
             return (self.image_pub.get_subscription_count() >= (2 if self.frontend else 1)
                     and (self.kp_pub is None or self.kp_pub.get_subscription_count() >= 1)
+                    and (self.info_pub is None or self.info_pub.get_subscription_count() >= 1)
                     and (self.kp_sub is None or self.kp_sub.get_publisher_count() >= 1)
                     and self.out_sub.get_publisher_count() >= 1)
         if not self.graph.wait_for(discovered, timeout):
@@ -183,6 +200,24 @@ class Player:
         if foreign > 0:
             self.log.warning(f'{foreign} other publisher(s) on {self.info.image_topic} in this '
                              f'ROS domain: their frames reach the nodes too (use --domain-id)')
+
+    def give_camera_info(self, timeout: float) -> bool:
+        """Publish the CameraInfo until the matcher holds a camera model (False: it did not).
+
+        The matcher subscribes best effort with depth 1, as to a camera driver, so one message
+        may be lost: it is sent again every 50 ms, as a driver sends one per frame.
+        """
+        if self.info_pub is None:
+            return False
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.info_pub.publish(self.camera_info)
+            if wait_for(lambda: self.matcher.camera is not None, 0.05, 0.005):
+                return True
+            self.graph.check()
+        self.log.warning(f'the matcher did not take the CameraInfo in {timeout} s (see its '
+                         f'log): its matches are verified without intrinsics, no pose')
+        return False
 
     def keyframes_sent(self) -> int:
         """Keyframes that went to the matcher (made by the front-end or read from the bag)."""
@@ -296,14 +331,17 @@ class Player:
             'match_threshold': float(engine.match_threshold),
             'queue_policy': self.matcher.get_parameter('queue_policy').value,
             'window_size': int(self.matcher.get_parameter('window_size').value),
+            'camera_info_taken': self.matcher.camera is not None,
         }
 
 
 def play(info: BagInfo, recorder: Recorder, rate: Optional[float], weights: Path, device: str,
          params: Optional[Path], max_keypoints: int, domain_id: Optional[int], progress: bool,
-         timeout: float, matcher: str = 'superglue', window: Optional[int] = None
-         ) -> Dict[str, Any]:
+         timeout: float, matcher: str = 'superglue', window: Optional[int] = None,
+         camera_info=None) -> Dict[str, Any]:
     """Run the nodes in a fresh graph, play the bag into them; returns ``Player.result``.
+
+    ``camera_info``: a sensor_msgs/CameraInfo given to the matcher before the first frame.
 
     ``result['interrupted']`` names what stopped the replay early (Ctrl-C, SIGTERM, the ROS
     executor failing), with everything answered until then; None for a complete run.
@@ -311,10 +349,11 @@ def play(info: BagInfo, recorder: Recorder, rate: Optional[float], weights: Path
     try:
         with Graph(domain_id, threads=4, name='superglue_replay_executor') as graph:
             player = Player(graph, info, recorder, weights, device, params, max_keypoints,
-                            matcher, window)
+                            matcher, window, camera_info)
             interrupted = None
             try:
                 player.discover()
+                player.give_camera_info(min(timeout, 10.0))
                 wall = player.play(rate, timeout, progress)
             except KeyboardInterrupt as exc:
                 interrupted = getattr(exc, 'reason', None) or 'interrupted (SIGINT)'

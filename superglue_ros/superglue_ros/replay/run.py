@@ -13,12 +13,12 @@ from pathlib import Path
 import shutil
 import sys
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from . import ReplayError
 from .bag import (BagInfo, BagWriter, check_depth, CORRESPONDENCES_TYPE, image_bag_times,
-                  inspect_bag, KEYPOINTS_TYPE, read_camera_info, read_depths,
-                  read_window_correspondences)
+                  inspect_bag, KEYPOINTS_TYPE, read_camera_info, read_camera_info_message,
+                  read_depths, read_window_correspondences)
 from .groundtruth import (check_coverage, keyframe_pose_errors, load_groundtruth,
                           resolve_camera, summarise)
 from .player import play, Recorder
@@ -95,8 +95,6 @@ def prepare_evaluation(info: BagInfo, groundtruth: Optional[str], camera: Option
     """Check ground truth, intrinsics and depth up front: one-line ReplayError, no report."""
     ev = Evaluation(backend=backend)
     if groundtruth is None and not backend:
-        if camera is not None:
-            raise ReplayError('--camera is used with --groundtruth or --backend')
         return ev
     if backend:
         if groundtruth is None:
@@ -114,6 +112,28 @@ def prepare_evaluation(info: BagInfo, groundtruth: Optional[str], camera: Option
     ev.trajectory = load_groundtruth(ev.groundtruth)
     check_coverage(ev.trajectory, image_bag_times(info), ev.groundtruth)
     return ev
+
+
+def matcher_camera_info(info: BagInfo, camera: Optional[str], give: bool = True
+                        ) -> Tuple[Any, str]:
+    """Return the CameraInfo the replay gives the matcher node, and a line for the report.
+
+    As deployed, where a camera driver publishes CameraInfo beside the images: the intrinsics
+    of ``--camera`` when given, else the bag's own first CameraInfo, unchanged (the node judges
+    it as it would the driver's). None without either, or with ``give`` False.
+    """
+    if not give:
+        return None, ('not given (--no-camera-info): matches verified by a fundamental matrix, '
+                      'no pose published')
+    if camera is not None:
+        from ..tools.make_bag import camera_info
+        return (camera_info(resolve_camera(camera, None, 'the matcher'), 0.0),
+                f'--camera {camera}')
+    msg = read_camera_info_message(info)
+    if msg is None:
+        return None, ('none (the bag has no sensor_msgs/CameraInfo; give --camera): matches '
+                      'verified by a fundamental matrix, no pose published')
+    return msg, f"the bag's {info.camera_info_topic}"
 
 
 def evaluate_mode(info: BagInfo, report: Dict[str, Any], ev: Evaluation, out: Path,
@@ -172,8 +192,8 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
                visualisations: int = 3, groundtruth: Optional[str] = None,
                camera: Optional[str] = None, backend: bool = False,
                matcher: str = 'superglue', compare: Sequence[str] = (),
-               depth_topic: Optional[str] = None, window: Optional[int] = None
-               ) -> Dict[str, Any]:
+               depth_topic: Optional[str] = None, window: Optional[int] = None,
+               camera_info: bool = True) -> Dict[str, Any]:
     """Replay ``bag`` into the nodes; write the output bag and report into ``out``.
 
     ``rate`` None = as fast as possible with back-pressure. ``max_keypoints`` > 0 overrides
@@ -183,7 +203,9 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
     mode and a side-by-side report in ``out``. ``window`` K sets the matcher's
     ``window_size`` (None = the parameters file's): every mode matches each keyframe against
     the K newest, and the report adds matches, inlier ratio (and pose AUC) by keyframe
-    distance. Returns the report dict of ``matcher`` (also
+    distance. ``camera_info``: give the matcher the camera's CameraInfo (``--camera``, else
+    the bag's) as a driver would, so that it verifies with the essential matrix and publishes
+    the pose, which the report scores too. Returns the report dict of ``matcher`` (also
     written as report.json), with ``modes`` holding every mode's report when comparing. An
     interrupted replay (Ctrl-C, SIGTERM) still closes the bag and writes the report, marked
     ``partial``; the output bag survives a killed replay up to its last second.
@@ -195,11 +217,12 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
     check_window(window)
     info = inspect_bag(bag, image_topic, keypoints_topic, depth_topic)
     ev = prepare_evaluation(info, groundtruth, camera, backend)
+    given = matcher_camera_info(info, camera, camera_info)
     out = Path(out)
     if len(modes) == 1:
         return _run_mode(info, out, modes[0], ev, rate, weights, device, params_file,
                          max_keypoints, domain_id, storage, progress, timeout, visualisations,
-                         window)
+                         window, given)
     out.mkdir(parents=True, exist_ok=True)
     for name in ('report.json', 'report.md'):  # never leave an earlier run's report behind
         (out / name).unlink(missing_ok=True)
@@ -210,7 +233,7 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
                   file=sys.stderr)
         reports[m] = _run_mode(info, out / m, m, ev, rate, weights, device, params_file,
                                max_keypoints, domain_id, storage, progress, timeout,
-                               visualisations, window)
+                               visualisations, window, given)
         if reports[m].get('partial'):
             break
     figures = [plot_pose_errors(reports, out), plot_window(reports, out)]
@@ -224,8 +247,12 @@ def run_replay(bag, out, rate: Optional[float] = 1.0, weights: Optional[str] = N
 
 def _run_mode(info: BagInfo, out: Path, matcher: str, ev: Evaluation, rate, weights, device,
               params_file, max_keypoints, domain_id, storage, progress, timeout,
-              visualisations, window: Optional[int] = None) -> Dict[str, Any]:
-    """One replay of the bag with one matcher mode into ``out``; returns its report."""
+              visualisations, window: Optional[int] = None,
+              camera_info: Tuple[Any, str] = (None, 'not given')) -> Dict[str, Any]:
+    """One replay of the bag with one matcher mode into ``out``; returns its report.
+
+    ``camera_info``: (CameraInfo or None, where it came from), from ``matcher_camera_info``.
+    """
     from ..weights import weights_path, WeightsError  # torch: only once a replay starts
     try:
         weights_file = weights_path(weights)
@@ -244,12 +271,15 @@ def _run_mode(info: BagInfo, out: Path, matcher: str, ev: Evaluation, rate, weig
     recorder = Recorder(writer)
     try:
         result = play(info, recorder, rate, weights_file, device, params, max_keypoints,
-                      domain_id, progress, timeout, matcher, window)
+                      domain_id, progress, timeout, matcher, window, camera_info[0])
     finally:
         writer.close()
     result.update(recorded=dict(writer.counts), recorder_errors=recorder.errors,
                   output_bag=str(out_bag), rate=rate, weights=str(weights_file),
-                  params_file=str(params) if params else None)
+                  params_file=str(params) if params else None,
+                  camera_info=camera_info[1] if camera_info[0] is None or
+                  result.get('camera_info_taken') else
+                  f'{camera_info[1]}: refused by the matcher (see its log)')
     report = write_report(info, recorder.records, result, out,
                           0 if result.get('interrupted') else visualisations)
     evaluate_mode(info, report, ev, out, progress, domain_id, timeout)

@@ -16,6 +16,7 @@ from rclpy.qos import (HistoryPolicy, qos_profile_sensor_data, QoSProfile,
                        ReliabilityPolicy)
 
 IMAGE = 'camera/image_raw'
+CAMERA_INFO = 'camera/camera_info'
 KEYPOINTS = 'superglue/keypoints'
 CORRESPONDENCES = 'superglue/correspondences'
 
@@ -64,5 +65,6 @@ def resolve(topic: str, namespace: str = '') -> str:
 
 # The names in the root namespace: where the replay and the demo bag run the nodes.
 IMAGE_TOPIC = resolve(IMAGE)
+CAMERA_INFO_TOPIC = resolve(CAMERA_INFO)
 KEYPOINTS_TOPIC = resolve(KEYPOINTS)
 CORRESPONDENCES_TOPIC = resolve(CORRESPONDENCES)

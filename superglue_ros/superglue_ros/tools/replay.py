@@ -13,8 +13,13 @@ report.json, report.md and PNG plots (see ``superglue_ros.replay``).
 Without a BAG (or with ``--demo``) a bag of the bundled TUM frames is generated in
 OUT/demo_bag and replayed as fast as possible.
 
+The camera's CameraInfo (``--camera``, else the bag's) goes to the matcher before the first
+frame, as a camera driver publishes it: the matcher verifies with the essential matrix and
+publishes the relative pose (``--no-camera-info``: without intrinsics, as before).
+
 Evaluation: ``--groundtruth FILE`` (TUM format) adds the relative-pose error of every keyframe
-pair (AUC@5/10/20, rotation AUC, plots; intrinsics from the bag's CameraInfo or ``--camera``),
+pair (AUC@5/10/20, rotation AUC, plots; intrinsics from the bag's CameraInfo or ``--camera``)
+and of the pose the matcher published,
 ``--backend`` runs the reference RGB-D bundle-adjustment back-end on the matches and the bag's
 depth (ATE/RPE with evo, trajectory plot), and ``--compare orb_nn`` replays the bag again with
 classical matching and puts both side by side. ROS 1 ``.bag`` files are read too.
@@ -81,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument('--camera', default=None, metavar='FILE',
                    help='intrinsics YAML (width, height, fx, fy, cx, cy, dist) or fr1|fr2|fr3 '
                         "(default: the bag's CameraInfo)")
+    e.add_argument('--no-camera-info', action='store_true',
+                   help="don't give the matcher the camera's CameraInfo (given by default, from "
+                        "--camera or the bag, as a camera driver would: essential-matrix "
+                        'verification and a published pose, scored with --groundtruth)')
     e.add_argument('--backend', action='store_true',
                    help="run the reference RGB-D back-end (GTSAM) on each matcher's output: "
                         'ATE/RPE with evo (needs depth in the bag and --groundtruth)')
@@ -122,6 +131,9 @@ def _summary_line(mode: str, report: dict) -> None:
     if gt:
         line += (f'; pose AUC@5/10/20 {gt["pose_auc@5"]:.1f}/{gt["pose_auc@10"]:.1f}/'
                  f'{gt["pose_auc@20"]:.1f}, rotation AUC@5 {gt["rotation_auc@5"]:.1f}')
+        if gt.get('node_pairs'):
+            line += (f'; published pose AUC@20 {gt["node_pose_auc@20"]:.1f}, rotation AUC@5 '
+                     f'{gt["node_rotation_auc@5"]:.1f}')
     if be:
         line += (f'; back-end ATE {be["ate_rmse_m"] * 100:.2f} cm, RPE '
                  f'{be["rpe_trans_rmse_m"] * 100:.2f} cm / {be["rpe_rot_rmse_deg"]:.2f} deg')
@@ -158,7 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             args.domain_id, args.storage, not args.no_progress, args.timeout,
                             groundtruth=args.groundtruth, camera=args.camera,
                             backend=args.backend, matcher=args.matcher, compare=args.compare,
-                            depth_topic=args.depth_topic, window=args.window)
+                            depth_topic=args.depth_topic, window=args.window,
+                            camera_info=not args.no_camera_info)
     except ReplayError as exc:
         print(f'superglue-replay: {exc}', file=sys.stderr)
         return 2
