@@ -342,7 +342,7 @@ def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsi
 
 def rotation_dominant_pose(essential: np.ndarray, p0: np.ndarray, p1: np.ndarray,
                            cheirality: Optional[RelativePose]) -> RelativePose:
-    """The pose of an essential matrix whose inliers ``p0``/``p1`` have too little parallax.
+    """Return the pose of an essential matrix whose inliers ``p0``/``p1`` lack parallax.
 
     When the camera mostly rotates (a hand-held camera, a robot turning on the spot), the
     inliers triangulate near infinity, in front or behind at random, so counting them in front

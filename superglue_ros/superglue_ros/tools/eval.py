@@ -172,7 +172,7 @@ def cmd_verification(args: argparse.Namespace) -> Dict:
     """Verification estimators (node's RANSAC and USAC presets) on our real TUM matches."""
     if args.compare_weights:
         raise ValueError('--compare-weights does not apply to verification (it compares '
-                         'estimators on one matcher\'s matches): drop it, or use --weights')
+                         "estimators on one matcher's matches): drop it, or use --weights")
     from ..datasets.rgbd import load_camera, TumSequence
     from ..evaluation import motion, verification
     from ..features import OrbExtractor

@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the bag's CameraInfo)")
     e.add_argument('--no-camera-info', action='store_true',
                    help="don't give the matcher the camera's CameraInfo (given by default, from "
-                        "--camera or the bag, as a camera driver would: essential-matrix "
+                        '--camera or the bag, as a camera driver would: essential-matrix '
                         'verification and a published pose, scored with --groundtruth)')
     e.add_argument('--backend', action='store_true',
                    help="run the reference RGB-D back-end (GTSAM) on each matcher's output: "
