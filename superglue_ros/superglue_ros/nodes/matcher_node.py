@@ -1021,20 +1021,26 @@ class MatcherCore:
             f'keyframe {current.keyframe_id} vs {ref.keyframe_id}: {n} matches, '
             f'model {match_time * 1e3:.1f} ms, total {msg.latency * 1e3:.1f} ms')
         if window_index == 0 and self.debug_image_wanted:
-            self._publish_debug(ref, current, result, inlier, msg.header)
+            self._publish_debug(ref, current, fields, msg.header)
 
-    def _publish_debug(self, ref: Keyframe, current: Keyframe, result: MatchResult, inlier,
+    def _publish_debug(self, ref: Keyframe, current: Keyframe, fields: dict,
                        header: Header) -> None:
+        """Draw the pair as published: refined points where refined, inliers as verified."""
         try:
             for kf in (ref, current):
                 if kf.bgr is None:
                     kf.bgr = image_to_bgr(kf.image)
-            n_in = int(np.sum(inlier)) if inlier is not None else len(result.index0)
+            inlier, n = fields['inlier'], len(fields['confidence'])
+            refined = fields.get('refined')
+            n_in = int(np.sum(inlier)) if inlier is not None else n
+            lines = [f'keyframe {ref.keyframe_id} -> {current.keyframe_id}',
+                     f'{n} matches, {n_in} inliers'
+                     + (f', {int(np.sum(refined))} refined' if refined is not None else '')]
             canvas = draw_matches(
-                ref.bgr, current.bgr, result.points0, result.points1, result.confidence,
-                inliers=inlier,
-                text=[f'keyframe {ref.keyframe_id} -> {current.keyframe_id}',
-                      f'{len(result.index0)} matches, {n_in} inliers'])
+                ref.bgr, current.bgr, fields.get('refined_reference_points',
+                                                 fields['reference_points']),
+                fields.get('refined_points', fields['current_points']), fields['confidence'],
+                inliers=inlier, text=lines)
             self._debug_pub.publish(numpy_to_image(canvas, 'bgr8', header))
             self._stats.count('debug_images')
         except Exception as exc:  # noqa: BLE001 - the debug view must never stop matching
