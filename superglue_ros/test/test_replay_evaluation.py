@@ -116,6 +116,9 @@ def test_comparison_report_side_by_side(compared):
     md = (out / 'report.md').read_text()
     assert md.startswith('# superglue-replay report: matchers side by side')
     assert '| figure | superglue | orb_nn |' in md
+    assert "CameraInfo to the matcher: the bag's /camera/camera_info" in md
+    n = report['modes']['superglue']['statuses']['ok']
+    assert f'| verification (pairs) / pairs with a published pose | essential {n} / {n} |' in md
     summary = json.loads((out / 'report.json').read_text())
     assert summary['matchers'] == ['superglue', 'orb_nn']
     assert summary['orb_nn']['groundtruth']['pairs'] == \

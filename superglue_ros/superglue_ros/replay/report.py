@@ -522,8 +522,9 @@ def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) 
              f'Bag `{first["bag"]}` ({first["storage"]}), images `{first["image_topic"]}`, '
              f'keypoints from {first["keypoints_from"]}; replay {first["mode"]}; the same '
              'front-end, node, messages and verification for every matcher (parameter '
-             "`matcher`). Each matcher's full report and output bag: "
-             + ', '.join(f'[{m}]({m}/report.md)' for m in modes) + '.', '']
+             '`matcher`). CameraInfo to the matcher: '
+             f'{first.get("camera_info", "not given")}. Full report and output bag per '
+             'matcher: ' + ', '.join(f'[{m}]({m}/report.md)' for m in modes) + '.', '']
     if any(r.get('partial') for r in reports.values()):
         lines += ["**PARTIAL: a replay was interrupted; see the matchers' reports.**", '']
     rows = [('keyframes in / correspondences out',
@@ -532,6 +533,9 @@ def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) 
              lambda r: 'yes' if r['all_keyframes_accounted'] else 'NO'),
             ('matches per keyframe (mean)', lambda r: f'{r["matches_per_keyframe"]:.1f}'),
             ('inlier ratio (RANSAC)', lambda r: f'{r["inlier_ratio"]:.3f}'),
+            ('verification (pairs) / pairs with a published pose',
+             lambda r: f'{_listing(r.get("verification", {})) or "none"} / '
+                       f'{r.get("pairs_with_pose", 0)}'),
             ('node latency p50 / p95 [ms]', lambda r: f'{r["latency_s"]["p50"] * 1e3:.0f} / '
                                                       f'{r["latency_s"]["p95"] * 1e3:.0f}'),
             ('replay wall time [s]', lambda r: f'{r["wall_s"]:.1f}')]
@@ -555,7 +559,8 @@ def write_comparison(reports: Dict[str, Dict[str, Any]], out: Path,
     for m, r in reports.items():
         summary[m] = {k: r.get(k) for k in (
             'keyframes_in', 'correspondences_out', 'all_keyframes_accounted',
-            'matches_per_keyframe', 'inlier_ratio', 'latency_s', 'wall_s', 'partial')}
+            'matches_per_keyframe', 'inlier_ratio', 'latency_s', 'wall_s', 'partial',
+            'camera_info', 'verification', 'pairs_with_pose')}
         if r.get('groundtruth'):
             summary[m]['groundtruth'] = {k: v for k, v in r['groundtruth'].items()
                                          if k != 'per_keyframe'}
