@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence, Tuple
 
 import cv2
@@ -253,12 +253,15 @@ class RelativePose:
 
     ``translation`` has unit length (two views do not give the scale); ``inliers`` counts the
     verified matches in front of both cameras under this pose, or all of them when the views
-    have too little parallax for that test (``rotation_dominant_pose``).
+    have too little parallax for that test (``rotation_dominant_pose``); ``parallax`` is the
+    median angle [deg] between the inliers' current rays and their rotated reference rays
+    (``ray_alignment``): near 0 the translation direction is not determined.
     """
 
     rotation: np.ndarray
     translation: np.ndarray
     inliers: int
+    parallax: float = 0.0  # median angle of the inliers' rays after the rotation [deg]
 
     def quaternion(self) -> Tuple[float, float, float, float]:
         """Return the rotation as a unit quaternion: x, y, z and w >= 0."""
@@ -337,7 +340,23 @@ def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsi
     count = int(inlier.sum())
     if count >= MIN_POSE_INLIERS and (best is None or best.inliers < FRONT_SHARE * count):
         best = rotation_dominant_pose(best_e, p0[inlier], p1[inlier], best)
+    if best is not None:
+        best = replace(best, parallax=float(np.degrees(np.median(np.arccos(np.clip(
+            ray_alignment(best.rotation, p0[inlier], p1[inlier]), -1.0, 1.0))))))
     return inlier, best
+
+
+def ray_alignment(rotation: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
+    """Cosine of the angle between each current ray (normalised ``p1``) and its reference ray.
+
+    The reference ray (normalised ``p0``) is turned by ``rotation`` first; what is left is the
+    parallax the translation causes (plus noise).
+    """
+    rays0 = np.concatenate([p0, np.ones((len(p0), 1))], 1)
+    rays1 = np.concatenate([p1, np.ones((len(p1), 1))], 1)
+    rays0 /= np.linalg.norm(rays0, axis=1, keepdims=True)
+    rays1 /= np.linalg.norm(rays1, axis=1, keepdims=True)
+    return np.sum((rays0 @ np.asarray(rotation, np.float64).T) * rays1, 1)
 
 
 def rotation_dominant_pose(essential: np.ndarray, p0: np.ndarray, p1: np.ndarray,
@@ -356,12 +375,7 @@ def rotation_dominant_pose(essential: np.ndarray, p0: np.ndarray, p1: np.ndarray
     the number of essential-matrix inliers.
     """
     r1, r2, t = cv2.decomposeEssentialMat(essential)
-    rays0 = np.concatenate([p0, np.ones((len(p0), 1))], 1)
-    rays1 = np.concatenate([p1, np.ones((len(p1), 1))], 1)
-    rays0 /= np.linalg.norm(rays0, axis=1, keepdims=True)
-    rays1 /= np.linalg.norm(rays1, axis=1, keepdims=True)
-    # Median cosine of the angle between each current ray and the rotated reference ray.
-    alignment = [float(np.median(np.sum((rays0 @ r.T) * rays1, 1))) for r in (r1, r2)]
+    alignment = [float(np.median(ray_alignment(r, p0, p1))) for r in (r1, r2)]
     r = (r1, r2)[int(np.argmax(alignment))]
     if cheirality is not None and angle_error_mat(cheirality.rotation, r) < 1e-3:
         t = cheirality.translation

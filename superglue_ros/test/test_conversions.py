@@ -324,11 +324,12 @@ def test_correspondences_pose_fields():
     assert plain.verification == Correspondences.VERIFICATION_FUNDAMENTAL
     assert not plain.pose_valid and plain.rotation.w == 1.0
     r = cv2.Rodrigues(np.array([0.0, 0.0, np.pi / 2]))[0]  # 90 degrees about z
-    pose = RelativePose(r, np.array([0.0, 0.6, 0.8]), 42)
+    pose = RelativePose(r, np.array([0.0, 0.6, 0.8]), 42, 2.5)
     msg = conv.build_correspondences(header, Correspondences.STATUS_OK, verified=True,
                                      verification=Correspondences.VERIFICATION_ESSENTIAL,
                                      pose=pose)
-    assert msg.pose_valid and msg.pose_inliers == 42
+    assert msg.pose_valid and msg.pose_inliers == 42 and msg.pose_parallax == 2.5
+    assert plain.pose_parallax == 0.0
     assert msg.verification == Correspondences.VERIFICATION_ESSENTIAL
     q = msg.rotation
     assert np.allclose([q.x, q.y, q.z, q.w], [0, 0, np.sqrt(0.5), np.sqrt(0.5)])

@@ -43,6 +43,7 @@ def test_essential_matrix_on_undistorted_points_recovers_the_pose(model, d):
     assert np.abs(camera.normalize(p0) - points[:, :2] / points[:, 2:]).max() * 517 < 0.01
     inlier, pose = verify_essential(p0, p1, camera, threshold_px=1.0)
     assert inlier.all() and pose is not None and pose.inliers == len(points)
+    assert pose.parallax > 2.0  # 31 cm at 2-6 m
     err_r, err_t = relative_pose_error(gt, pose.rotation, pose.translation)
     assert err_r < 0.01 and err_t < 0.05
     assert np.isclose(np.linalg.norm(pose.translation), 1.0) and pose.translation @ t > 0
@@ -104,6 +105,9 @@ def test_rotation_dominant_motion_keeps_its_rotation(baseline, seed):
     assert err_r < 0.5, err_r
     assert np.isclose(np.linalg.norm(pose.translation), 1.0)
     assert MIN_POSE_INLIERS <= pose.inliers <= inlier.sum()
+    # The parallax says so: the noise level without translation, tenths of a degree with a
+    # centimetre at 2-6 m.
+    assert pose.parallax < (0.1 if baseline == 0 else 0.4), pose.parallax
 
 
 @pytest.mark.parametrize('rotvec', [[0, 0, 0], [0.1, -0.2, 0.3], [np.pi, 0, 0],

@@ -142,6 +142,7 @@ def test_with_intrinsics_essential_matrix_on_undistorted_points_gives_the_pose(
     inlier = np.asarray(m.inlier, bool)
     assert n > 100 and inlier.mean() > 0.95
     assert m.pose_valid and m.pose_inliers >= 0.9 * inlier.sum()
+    assert m.pose_parallax > 1.0  # a translating pair: the baseline is seen
     t = np.array([m.translation.x, m.translation.y, m.translation.z])
     assert abs(np.linalg.norm(t) - 1.0) < 1e-6
     q = m.rotation

@@ -102,6 +102,8 @@ def test_groundtruth_pose_errors_per_keyframe(compared):
         # pose (half of them had none before rotation_dominant_pose), within a degree or two.
         assert gt['node_pairs_failed'] <= 1, rows
         assert np.median([r['node_rotation_error'] for r in valid]) < 2.0, rows
+        assert all(r['node_parallax_deg'] >= 0 for r in valid)
+        assert 0 <= gt['node_parallax_median_deg'] < 10
         assert "matcher's published pose AUC@5" in md and 'CameraInfo to the matcher' in md
         assert 'pose_error_per_keyframe.png' in rep['figures']
         assert (out / mode / 'pose_error_per_keyframe.png').is_file()

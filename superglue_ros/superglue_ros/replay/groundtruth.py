@@ -99,7 +99,8 @@ def keyframe_pose_errors(messages: Dict[int, Any], trajectory: Trajectory, camer
         if pose_ref is None or pose_cur is None:
             row.update(rotation_error=None, translation_error=None, pose_error=None,
                        gt_rotation_deg=None, gt_translation_m=None, node_rotation_error=None,
-                       node_translation_error=None, node_pose_error=None)
+                       node_translation_error=None, node_pose_error=None,
+                       node_parallax_deg=None)
             rows.append(row)
             continue
         t_1_0 = np.linalg.inv(pose_cur) @ pose_ref
@@ -126,17 +127,18 @@ def node_pose_errors(msg, t_1_0: np.ndarray) -> Dict[str, Optional[float]]:
 
     if int(msg.verification) != int(msg.VERIFICATION_ESSENTIAL):
         return {'node_rotation_error': None, 'node_translation_error': None,
-                'node_pose_error': None}
+                'node_pose_error': None, 'node_parallax_deg': None}
     if not msg.pose_valid:
         inf = float('inf')
         return {'node_rotation_error': inf, 'node_translation_error': inf,
-                'node_pose_error': inf}
+                'node_pose_error': inf, 'node_parallax_deg': None}
     q = msg.rotation
     r = quat_to_matrix(np.array([q.x, q.y, q.z, q.w], np.float64))
     t = np.array([msg.translation.x, msg.translation.y, msg.translation.z], np.float64)
     err_r, err_t = relative_pose_error(t_1_0, r, t)
     return {'node_rotation_error': float(err_r), 'node_translation_error': float(err_t),
-            'node_pose_error': float(max(err_r, err_t))}
+            'node_pose_error': float(max(err_r, err_t)),
+            'node_parallax_deg': float(getattr(msg, 'pose_parallax', 0.0))}
 
 
 def summarise(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -156,7 +158,9 @@ def summarise(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     node = [r for r in known if r.get('node_pose_error') is not None]
     if node:
         node_pose = np.array([r['node_pose_error'] for r in node], np.float64)
-        out.update(node_pairs=len(node), node_pairs_failed=int(np.sum(~np.isfinite(node_pose))))
+        parallax = [r['node_parallax_deg'] for r in node if r.get('node_parallax_deg') is not None]
+        out.update(node_pairs=len(node), node_pairs_failed=int(np.sum(~np.isfinite(node_pose))),
+                   node_parallax_median_deg=float(np.median(parallax)) if parallax else None)
         series += [('node_pose', node_pose),
                    ('node_rotation', np.array([r['node_rotation_error'] for r in node]))]
     for name, errors in series:

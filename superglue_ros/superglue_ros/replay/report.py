@@ -425,6 +425,8 @@ def groundtruth_markdown(reports: Dict[str, Dict[str, Any]]) -> List[str]:
                  for t in (5, 10, 20)]
         rows += [(f"matcher's published rotation AUC@{t} deg [%]", f'node_rotation_auc@{t}',
                   '{:.1f}') for t in (5, 10, 20)]
+        rows += [("matcher's published parallax, median [deg]", 'node_parallax_median_deg',
+                  '{:.2f}')]
     lines = ['## Relative pose against ground truth', '',
              f'Ground truth `{gts[0]["file"]}`; camera {gts[0]["camera"]}. Per keyframe pair, '
              'the relative pose from the published correspondences alone (RANSAC essential '

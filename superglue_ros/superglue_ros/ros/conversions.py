@@ -454,6 +454,7 @@ def build_correspondences(header: Header, status: int, status_message: str = '',
         msg.translation.x, msg.translation.y, msg.translation.z = (
             float(v) for v in np.asarray(pose.translation, np.float64).ravel())
         msg.pose_inliers = int(pose.inliers)
+        msg.pose_parallax = float(getattr(pose, 'parallax', 0.0))
     msg.window_index = int(window_index)
     msg.last_in_batch = bool(last_in_batch)
     msg.latency = float(latency)
