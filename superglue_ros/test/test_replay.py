@@ -5,6 +5,7 @@
 import json
 
 import cv2
+import numpy as np
 import pytest
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
@@ -88,6 +89,9 @@ def test_demo_replay_accounts_for_every_keyframe(demo):
     assert 0 < report['latency_s']['p50'] <= report['latency_s']['p95'] \
         <= report['latency_s']['p99']
     assert report['matches_per_keyframe'] >= 0 and 0 <= report['inlier_ratio'] <= 1
+    assert report['inliers_per_keyframe'] == pytest.approx(np.mean(
+        [f['inliers'] for f in frames if f['status'] == 'ok']))
+    assert report['inliers_per_keyframe'] <= report['matches_per_keyframe']
     assert report['node_stats']['published'] == report['correspondences_out']
     # The demo bag has no CameraInfo: the matcher verifies without intrinsics, no pose.
     assert report['camera_info'].startswith('none (the bag has no sensor_msgs/CameraInfo')

@@ -86,6 +86,10 @@ def build_report(info: BagInfo, records: List[Record], result: Dict[str, Any]) -
         'matches_per_keyframe': float(np.mean([r.matches for r in ok])) if ok else 0.0,
         'matches_median': float(np.median([r.matches for r in ok])) if ok else 0.0,
         'inlier_ratio': float(np.mean(ratios)) if ratios else 0.0,
+        # What a back-end gets: a matcher keeping more matches at a lower ratio can still
+        # hand over more verified ones.
+        'inliers_per_keyframe': float(np.mean([r.inliers for r in ok if r.verified]))
+        if any(r.verified for r in ok) else None,
         'latency_s': percentiles([r.latency for r in done]),
         'end_to_end_s': percentiles([r.end_to_end for r in done if r.end_to_end is not None]),
         'keyframes_per_s': answered / result['wall_s'] if result['wall_s'] > 0 else 0.0,
@@ -336,6 +340,7 @@ def markdown(rep: Dict[str, Any]) -> str:
         f'| matches per keyframe (mean / median) | {rep["matches_per_keyframe"]:.1f} / '
         f'{rep["matches_median"]:.0f} |',
         f'| inlier ratio (mean, RANSAC) | {rep["inlier_ratio"]:.3f} |',
+        f'| inliers per keyframe (mean) | {_cell(rep.get("inliers_per_keyframe"))} |',
         f'| verification (pairs) / pairs with a published pose | '
         f'{_listing(rep.get("verification", {})) or "none"} / {rep.get("pairs_with_pose", 0)} |',
         *_refinement_row(rep),
@@ -535,6 +540,7 @@ def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) 
              lambda r: 'yes' if r['all_keyframes_accounted'] else 'NO'),
             ('matches per keyframe (mean)', lambda r: f'{r["matches_per_keyframe"]:.1f}'),
             ('inlier ratio (RANSAC)', lambda r: f'{r["inlier_ratio"]:.3f}'),
+            ('inliers per keyframe (mean)', lambda r: _cell(r.get('inliers_per_keyframe'))),
             ('verification (pairs) / pairs with a published pose',
              lambda r: f'{_listing(r.get("verification", {})) or "none"} / '
                        f'{r.get("pairs_with_pose", 0)}'),
@@ -561,7 +567,8 @@ def write_comparison(reports: Dict[str, Dict[str, Any]], out: Path,
     for m, r in reports.items():
         summary[m] = {k: r.get(k) for k in (
             'keyframes_in', 'correspondences_out', 'all_keyframes_accounted',
-            'matches_per_keyframe', 'inlier_ratio', 'latency_s', 'wall_s', 'partial',
+            'matches_per_keyframe', 'inlier_ratio', 'inliers_per_keyframe', 'latency_s',
+            'wall_s', 'partial',
             'camera_info', 'verification', 'pairs_with_pose')}
         if r.get('groundtruth'):
             summary[m]['groundtruth'] = {k: v for k, v in r['groundtruth'].items()

@@ -120,7 +120,10 @@ def _summary_line(mode: str, report: dict) -> None:
             f'correspondences out, {report["dropped_total"]} dropped, '
             f'{sum(report["rejections"].values())} rejected; '
             f'{report["matches_per_keyframe"]:.1f} matches/keyframe, inlier ratio '
-            f'{report["inlier_ratio"]:.3f}, latency p50 {lat["p50"] * 1e3:.0f} ms, '
+            f'{report["inlier_ratio"]:.3f}'
+            + (f' ({report["inliers_per_keyframe"]:.1f} inliers/keyframe)'
+               if report.get('inliers_per_keyframe') is not None else '')
+            + f', latency p50 {lat["p50"] * 1e3:.0f} ms, '
             f'p95 {lat["p95"] * 1e3:.0f} ms')
     window = report.get('window')
     if window:
