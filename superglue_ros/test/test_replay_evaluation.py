@@ -17,7 +17,7 @@ from ros_harness import domain_id, make_weights
 from superglue_ros.datasets.synthetic_rgbd import write_sequence
 from superglue_ros.replay import ReplayError
 from superglue_ros.replay.bag import depth_to_metres, inspect_bag, read_camera_info
-from superglue_ros.replay.run import run_replay
+from superglue_ros.replay.run import matcher_camera_info, run_replay
 from superglue_ros.tools.demo_bag import make_demo_bag
 from superglue_ros.tools.make_bag import make_bag
 from superglue_ros.tools.replay import main
@@ -188,6 +188,16 @@ def test_camera_info_and_depth_from_the_bag(sequence):
     assert info.camera_info_topic == '/camera/camera_info'
     from superglue_ros.datasets.rgbd import load_camera
     assert read_camera_info(info) == load_camera(camera)
+    # What the replay gives the matcher: the bag's own message, --camera first, or nothing.
+    msg, source = matcher_camera_info(info, None)
+    assert source == "the bag's /camera/camera_info"
+    assert list(msg.k)[0] == pytest.approx(load_camera(camera).fx) and msg.width == 640
+    msg, source = matcher_camera_info(info, 'fr2')
+    assert source == '--camera fr2' and list(msg.k)[0] == pytest.approx(load_camera('fr2').fx)
+    msg, source = matcher_camera_info(info, None, give=False)
+    assert msg is None and source.startswith('not given (--no-camera-info)')
+    with pytest.raises(ReplayError, match='--camera'):
+        matcher_camera_info(info, '/nonexistent/camera.yaml')
 
 
 def test_depth_encodings():
