@@ -411,7 +411,8 @@ def plot_curve(log_path: Path, out_png: Path) -> None:
         ax.set_title(title)
         ax.set_xlabel('step')
         ax.set_ylim(0, 1)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # a run without that validation has no curves
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_png, dpi=90)
     plt.close(fig)
