@@ -178,6 +178,30 @@ def test_tum_evaluation_on_a_synthetic_sequence(tmp_path, tiny_weights):
         assert 0 <= row['auc@20'] <= 100 and 0 <= row['rot_auc@20'] <= 100
 
 
+def test_tum_evaluation_of_a_pose_only_sequence(tmp_path, tiny_weights, capsys):
+    # Many users' sequences have poses but no depth: pose, rotation and epipolar figures
+    # still come out; the depth-verified ones are marked as not measured, not reported as 0.
+    from superglue_ros.datasets.synthetic_rgbd import write_sequence
+    from superglue_ros.tools.eval import main as eval_main
+    folder = write_sequence(tmp_path / 'seq', frames=16)
+    (folder / 'depth.txt').unlink()
+    out = tmp_path / 'tum.json'
+    rc = eval_main(['--weights', str(tiny_weights), '--device', 'cpu', '--out', str(out), 'tum',
+                    str(folder), '--camera', str(folder / 'camera.yaml'), '--gaps', '0.1',
+                    '0.3', '--stride', '3', '--max-keypoints', '400', '--no-sift'])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert 'no depth (depth.txt)' in printed
+    res = json.loads(out.read_text())
+    assert res['pairs'] >= 6
+    nn = res['results']['orb_nn_mutual']
+    assert nn['epipolar_precision'] > 85 and 0 <= nn['rot_auc@20'] <= 100
+    assert np.isnan(nn['depth_precision']) and np.isnan(nn['depth_recall'])
+    # --rendered-views needs depth: a one-line error, not a traceback.
+    assert eval_main(['--weights', str(tiny_weights), 'tum', str(folder), '--camera',
+                      str(folder / 'camera.yaml'), '--rendered-views', '1']) != 0
+
+
 def test_rendered_views_evaluation_has_exact_truth_and_parallax(tmp_path, tiny_weights):
     from superglue_ros.datasets.rgbd import TumSequence
     from superglue_ros.datasets.synthetic_rgbd import CAMERA, write_sequence

@@ -243,6 +243,11 @@ class TumSequence:
     def __len__(self) -> int:
         return len(self.frames)
 
+    @property
+    def has_depth(self) -> bool:
+        """Return True when any frame has a depth image (depth.txt listed and matched)."""
+        return any(f.depth is not None for f in self.frames)
+
     def image(self, i: int) -> np.ndarray:
         img = cv2.imread(str(self.frames[i].rgb), cv2.IMREAD_GRAYSCALE)
         if img is None:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .baselines import MatchFn, run_matcher
+from ..datasets.assignment import IGNORE
 from ..datasets.motion import refined_ground_truth
 from ..datasets.rgbd import (Camera, OCCLUDED, OUT_OF_VIEW, reproject, TumSequence, UNKNOWN,
                              VISIBLE)
@@ -74,12 +75,19 @@ def covisibility(seq: TumSequence, i: int, j: int, step: int = 32) -> float:
     """Share of frame i's pixels with depth that are visible in frame j (a grid sample).
 
     A detector-independent overlap measure (ScanNet-style pair selection), so every matcher
-    and front-end is evaluated on the same pairs.
+    and front-end is evaluated on the same pairs. Without depth in frame i (a pose-only
+    sequence) it is the share that stays in view under the relative rotation alone, as for a
+    far scene: a proxy that ignores translation.
     """
     h, w = seq.camera.height, seq.camera.width
     xs, ys = np.meshgrid(np.arange(step // 2, w, step), np.arange(step // 2, h, step))
     grid = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-    _, status = reproject(grid, seq.depth(i), seq.depth(j), seq.camera, seq.relative_pose(i, j))
+    depth_i = seq.depth(i)
+    if depth_i is None:
+        rays = np.concatenate([seq.camera.undistort(grid), np.ones((len(grid), 1))], 1)
+        _, inside = seq.camera.project(rays @ seq.relative_pose(i, j)[:3, :3].T)
+        return float(inside.mean())
+    _, status = reproject(grid, depth_i, seq.depth(j), seq.camera, seq.relative_pose(i, j))
     known = status != UNKNOWN  # no depth in frame i, or nothing to compare in frame j
     return float((status == VISIBLE).sum() / max(known.sum(), 1))
 
@@ -89,11 +97,14 @@ def select_pairs(seq: TumSequence, frames: np.ndarray, gaps: Sequence[float],
                  ) -> List[Tuple[int, int, float]]:
     """Build (i, j, gap) for every ``stride``-th frame i and each gap; j is nearest t_i + gap.
 
-    Both frames must be in ``frames`` (a split) and have depth; j is within ``tolerance`` s of
-    the requested gap; with ``min_covisibility`` > 0 pairs that overlap less are skipped.
+    Both frames must be in ``frames`` (a split) and have depth, unless the sequence has none
+    at all (pose only: no depth metrics, overlap from the rotation, ``covisibility``); j is
+    within ``tolerance`` s of the requested gap; with ``min_covisibility`` > 0 pairs that
+    overlap less are skipped.
     """
     frames = np.asarray(frames)
-    allowed = set(int(f) for f in frames if seq.frames[int(f)].depth is not None)
+    pose_only = not seq.has_depth
+    allowed = set(int(f) for f in frames if pose_only or seq.frames[int(f)].depth is not None)
     out = []
     for i in frames[::max(1, stride)]:
         i = int(i)
@@ -109,7 +120,12 @@ def select_pairs(seq: TumSequence, frames: np.ndarray, gaps: Sequence[float],
 
 def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extractor,
                min_matches: int = 0, refine: bool = True) -> List[MotionPair]:
-    """Detect features and build depth ground truth (``min_matches``: drop pairs with fewer)."""
+    """Detect features and build depth ground truth (``min_matches``: drop pairs with fewer).
+
+    A pair without depth (a pose-only sequence) gets no depth ground truth: every keypoint is
+    ignored by the depth-verified precision and recall, and the pose and epipolar figures
+    stand alone.
+    """
     cache: Dict[int, Features] = {}
     grays: Dict[int, np.ndarray] = {}
     depths: Dict[int, np.ndarray] = {}
@@ -129,8 +145,14 @@ def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extrac
     for i, j, gap in pairs:
         f0, f1 = features(i), features(j)
         t_1_0 = seq.relative_pose(i, j)
-        gt = refined_ground_truth(f0, f1, f0.keypoints, f1.keypoints, depth(i), depth(j),
-                                  seq.camera, t_1_0, refine)
+        if depth(i) is None or depth(j) is None:
+            gt = {'gt_matches0': np.full(len(f0), IGNORE, np.int64),
+                  'projections0': np.full((len(f0), 2), np.nan),
+                  'projections1': np.full((len(f1), 2), np.nan),
+                  'status0': np.full(len(f0), UNKNOWN, np.int64)}
+        else:
+            gt = refined_ground_truth(f0, f1, f0.keypoints, f1.keypoints, depth(i), depth(j),
+                                      seq.camera, t_1_0, refine)
         if min_matches and int((gt['gt_matches0'] >= 0).sum()) < min_matches:
             continue
         out.append(MotionPair(f'{seq.frames[i].rgb.name} {seq.frames[j].rgb.name}', f0, f1,
@@ -243,12 +265,15 @@ def summarize(rows: Sequence[Dict[str, float]]) -> Dict[str, float]:
     total = sum(r['matches'] for r in rows)
     out = {f'auc@{t}': 100 * a for t, a in zip(AUC_THRESHOLDS, auc)}
     out.update({f'rot_auc@{t}': 100 * a for t, a in zip(AUC_THRESHOLDS, rauc)})
+    labelled = sum(r['depth_labelled'] for r in rows)
+    gt_matches = sum(r['gt_matches'] for r in rows)
     out.update({
         'epipolar_precision': 100 * sum(r['epipolar_correct'] for r in rows) / max(total, 1),
-        'depth_precision': 100 * sum(r['depth_correct'] for r in rows) /
-        max(sum(r['depth_labelled'] for r in rows), 1),
-        'depth_recall': 100 * sum(r['gt_recalled'] for r in rows) /
-        max(sum(r['gt_matches'] for r in rows), 1),
+        # NaN without depth ground truth (a pose-only sequence), not a 0 that reads as a result
+        'depth_precision': (100 * sum(r['depth_correct'] for r in rows) / labelled
+                            if labelled else float('nan')),
+        'depth_recall': (100 * sum(r['gt_recalled'] for r in rows) / gt_matches
+                         if gt_matches else float('nan')),
         'matches_per_pair': total / max(len(rows), 1),
         'pairs': len(rows),
     })

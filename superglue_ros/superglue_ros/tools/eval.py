@@ -39,6 +39,9 @@ def table(results: Dict[str, Dict], columns: Sequence[str], title: str) -> str:
             v = row.get(c, float('nan'))
             pct = c.startswith(('auc', 'rot_auc', 'precision', 'recall', 'matching_score',
                                 'epipolar', 'depth'))
+            if v is None or v != v:  # not measured (e.g. depth figures without depth)
+                cells.append(f'{"-":>{w}}')
+                continue
             cells.append(f'{100 * v:>{w - 1}.1f}%' if pct else
                          f'{v:>{w}.2f}' if c.endswith('_px') else f'{v:>{w}.1f}')
         lines.append(f'{name:<{width}}' + ''.join(cells))
@@ -96,6 +99,13 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
     from ..datasets.rgbd import load_camera, split_by_time, TumSequence
     from ..evaluation import motion
     seq = TumSequence(args.folder, load_camera(args.camera))
+    if not seq.has_depth:
+        if args.rendered_views:
+            raise ValueError(f'--rendered-views needs depth: {args.folder} has no depth.txt '
+                             f'(or none of its depth images matches a colour frame)')
+        print(f'{args.folder}: no depth (depth.txt), so pose, rotation and epipolar figures '
+              f'only: depth-verified precision and recall are "-", and pairs are chosen by '
+              f'the overlap the rotation leaves (--min-covisibility)')
     frames = np.arange(len(seq))
     if args.split == 'val':
         frames = split_by_time(seq.stamps)[1]
@@ -248,7 +258,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    'and ORB NN + mutual refined, to attribute the gain)')
     sub = p.add_subparsers(dest='task', required=True)
     st = sub.add_parser('tum', help='real motion: a TUM-format RGB-D folder with ground truth')
-    st.add_argument('folder', help='folder with rgb.txt, depth.txt, groundtruth.txt')
+    st.add_argument('folder', help='folder with rgb.txt, groundtruth.txt and optionally '
+                    'depth.txt (without it: no depth-verified precision/recall)')
     st.add_argument('--camera', default='fr1', help='fr1|fr2|fr3 intrinsics or a YAML file')
     st.add_argument('--gaps', type=float, nargs='+', default=[0.1, 0.3, 0.5, 1.0],
                     help='[s] frame gaps of the pairs')
