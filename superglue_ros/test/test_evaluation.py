@@ -174,8 +174,33 @@ def test_tum_evaluation_on_a_synthetic_sequence(tmp_path, tiny_weights):
     assert nn['depth_precision'] > 85 and nn['epipolar_precision'] > 85
     assert 0 < nn['depth_recall'] <= 100
     assert set(nn['by_gap']) == {'0.1', '0.3'}
+    # Paired differences to ours on the same front-end, with their interval.
+    vs = nn['vs_ours']['pose']
+    assert vs['pairs'] == res['pairs'] and vs['low'] <= vs['difference'] <= vs['high']
+    assert 'vs_ours' in res['results']['sift_nn_ratio0.8']
     for row in res['results'].values():
         assert 0 <= row['auc@20'] <= 100 and 0 <= row['rot_auc@20'] <= 100
+
+
+def test_paired_auc_difference_interval():
+    from superglue_ros.evaluation.motion import paired_auc_difference
+    rng = np.random.default_rng(0)
+    names = [f'p{i}' for i in range(200)]
+    good = rng.uniform(0, 10, 200)
+
+    def rows(errors):
+        return [{'pair': n, 'pose_error': e, 'rotation_error': e} for n, e in zip(names, errors)]
+    # Same errors: exactly 0, and a zero-width interval.
+    same = paired_auc_difference(rows(good), rows(good))
+    assert same['difference'] == 0 and same['low'] == same['high'] == 0 and same['pairs'] == 200
+    # Every error doubled (and one pair failing): a clear positive difference, an interval
+    # that excludes 0, and only the shared pairs count.
+    worse = np.append(2 * good[:-1], np.inf)
+    d = paired_auc_difference(rows(good), rows(worse)[::-1][:150])
+    assert d['pairs'] == 150 and 0 < d['low'] < d['difference'] < d['high']
+    # Deterministic for a seed.
+    assert paired_auc_difference(rows(good), rows(worse)) == \
+        paired_auc_difference(rows(good), rows(worse))
 
 
 def test_tum_evaluation_of_a_pose_only_sequence(tmp_path, tiny_weights, capsys):
