@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -31,6 +31,29 @@ class Features:
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
+
+    @classmethod
+    def from_opencv(cls, keypoints: Sequence, descriptors: Optional[np.ndarray],
+                    image_size: Tuple[int, int], descriptor_type: str = 'orb') -> 'Features':
+        """Build from OpenCV keypoints (``cv2.KeyPoint``) and their descriptors.
+
+        For a front-end of one's own, e.g. the keypoints of an ORB-SLAM-style extractor:
+        ``image_size`` is (width, height); the response becomes the score, and size, angle and
+        octave are kept. ValueError naming the argument when the two do not fit together.
+        """
+        keypoints = list(keypoints)
+        if descriptors is not None and len(keypoints) and len(descriptors) != len(keypoints):
+            raise ValueError(f'descriptors: {len(descriptors)} rows for {len(keypoints)} '
+                             f'keypoints; pass the descriptors OpenCV computed for exactly '
+                             f'these keypoints (compute() may drop some at the border)')
+        if descriptors is not None and descriptor_type == 'orb' and len(keypoints) and (
+                np.asarray(descriptors).dtype != np.uint8 or np.asarray(descriptors).ndim != 2
+                or np.asarray(descriptors).shape[1] != 32):
+            raise ValueError(f'descriptors: ORB descriptors are [N x 32] uint8, got '
+                             f'{np.asarray(descriptors).dtype} '
+                             f'{list(np.asarray(descriptors).shape)}')
+        width, height = (int(v) for v in image_size)
+        return _from_cv_keypoints(keypoints, descriptors, descriptor_type, (width, height))
 
     def select(self, index: np.ndarray) -> 'Features':
         """Subset of keypoints (index array or boolean mask)."""

@@ -54,6 +54,31 @@ def test_arrays_and_paths_agree(frames):
     assert np.array_equal(a.index0, b.index0) and np.array_equal(a.index1, b.index1)
 
 
+def test_own_opencv_keypoints_with_images_are_matched_and_refined(frames):
+    # A front-end of one's own (plain cv2.ORB here): Features.from_opencv, then
+    # match_features with the images gives the same refinement as match().
+    from superglue_ros.features import Features
+    weights = shipped_weights_or_skip()
+    matcher = ImageMatcher(weights, max_keypoints=1024, device='cpu')
+    orb = cv2.ORB_create(1000)
+    grays = [cv2.imread(str(frames[i]), cv2.IMREAD_GRAYSCALE) for i in (0, 2)]
+    feats = []
+    for gray in grays:
+        kps, desc = orb.detectAndCompute(gray, None)
+        feats.append(Features.from_opencv(kps, desc, (gray.shape[1], gray.shape[0])))
+        assert len(feats[-1]) == len(kps) and feats[-1].octave.shape == (len(kps),)
+    res = matcher.match_features(feats[0], feats[1], grays[0], grays[1])
+    assert len(res) >= 100 and res.refined.mean() > 0.5
+    assert verify_fundamental(res.points0, res.points1, 1.0).mean() > 0.8
+    plain = matcher.match_features(feats[0], feats[1])  # no images: no refinement
+    assert np.array_equal(plain.index0, res.index0) and not plain.refined.any()
+    n = len(kps)
+    with pytest.raises(ValueError, match=f'descriptors: {n - 1} rows for {n} keypoints'):
+        Features.from_opencv(kps, desc[:-1], (640, 480))
+    with pytest.raises(ValueError, match=r'descriptors: ORB descriptors are \[N x 32\] uint8'):
+        Features.from_opencv(kps, desc.astype(np.float32), (640, 480))
+
+
 def test_wrong_features_for_weights_rejected(tiny_weights):
     with pytest.raises(ValueError, match="expect 'orb'"):
         ImageMatcher(tiny_weights, features='sift')
