@@ -121,6 +121,13 @@ def test_comparison_report_side_by_side(compared):
     assert "CameraInfo to the matcher: the bag's /camera/camera_info" in md
     n = report['modes']['superglue']['statuses']['ok']
     assert f'| verification (pairs) / pairs with a published pose | essential {n} / {n} |' in md
+    # Paired differences on the same keyframe pairs, re-estimated and published poses.
+    assert 'Rotation AUC@5 of superglue minus the other matcher' in md
+    summary = json.loads((out / 'report.json').read_text())
+    for label in ('re-estimated', 'published'):
+        d = summary['rotation_auc5_differences']['orb_nn'][label]
+        assert d['pairs'] == n and d['low'] <= d['difference'] <= d['high']
+        assert f'- vs orb_nn, {label} pose: ' in md
     summary = json.loads((out / 'report.json').read_text())
     assert summary['matchers'] == ['superglue', 'orb_nn']
     assert summary['orb_nn']['groundtruth']['pairs'] == \

@@ -521,6 +521,34 @@ def plot_pose_errors(reports: Dict[str, Dict[str, Any]], out: Path,
     return name
 
 
+def paired_differences(reports: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Rotation AUC@5 of the first mode minus each other mode on the same keyframe pairs.
+
+    With a 95 % paired bootstrap interval (``evaluation.motion.paired_auc_difference``), for
+    the pose re-estimated from the published points and for the pose the matcher published.
+    Every mode saw the same front-end keyframes, so the pairs are the same.
+    """
+    from ..evaluation.motion import paired_auc_difference
+
+    def rows(report: Dict[str, Any], key: str) -> List[Dict[str, Any]]:
+        out = []
+        for r in report.get('groundtruth', {}).get('per_keyframe', []):
+            if r.get(key) is not None:
+                out.append({'pair': (r['reference_id'], r['current_id']), key: r[key]})
+        return out
+
+    modes = list(reports)
+    result: Dict[str, Dict[str, Any]] = {}
+    for other in modes[1:]:
+        result[other] = {}
+        for label, key in (('re-estimated', 'rotation_error'),
+                           ('published', 'node_rotation_error')):
+            a, b = rows(reports[modes[0]], key), rows(reports[other], key)
+            if a and b:
+                result[other][label] = paired_auc_difference(a, b, key, threshold=5.0)
+    return result
+
+
 def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) -> str:
     """report.md of a --compare run: the matcher modes side by side."""
     modes = list(reports)
@@ -554,6 +582,16 @@ def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) 
     lines += ['']
     lines += window_markdown(reports)
     lines += groundtruth_markdown(reports)
+    differences = paired_differences(reports)
+    if any(differences.values()):
+        lines += [f'Rotation AUC@5 of {modes[0]} minus the other matcher on the same keyframe '
+                  'pairs, with a 95 % paired bootstrap interval over the pairs (an interval '
+                  'containing 0: these pairs cannot tell them apart):', '']
+        for other, by_pose in differences.items():
+            for label, d in by_pose.items():
+                lines.append(f'- vs {other}, {label} pose: {d["difference"]:+.1f} '
+                             f'[{d["low"]:+.1f}, {d["high"]:+.1f}] ({d["pairs"]} pairs)')
+        lines += ['']
     lines += backend_markdown(reports)
     lines += [f'![{name}]({name})' for name in figures]
     return '\n'.join(lines) + '\n'
@@ -563,7 +601,8 @@ def write_comparison(reports: Dict[str, Dict[str, Any]], out: Path,
                      figures: List[str]) -> Dict[str, Any]:
     """report.json / report.md of a --compare run into ``out``; returns the summary."""
     summary = {'matchers': list(reports), 'figures': figures,
-               'reports': {m: f'{m}/report.json' for m in reports}}
+               'reports': {m: f'{m}/report.json' for m in reports},
+               'rotation_auc5_differences': paired_differences(reports)}
     for m, r in reports.items():
         summary[m] = {k: r.get(k) for k in (
             'keyframes_in', 'correspondences_out', 'all_keyframes_accounted',
