@@ -182,6 +182,18 @@ def test_tum_evaluation_on_a_synthetic_sequence(tmp_path, tiny_weights):
         assert 0 <= row['auc@20'] <= 100 and 0 <= row['rot_auc@20'] <= 100
 
 
+def test_depth_figures_are_nan_only_without_depth_truth():
+    from superglue_ros.evaluation.motion import summarize
+    row = {'pose_error': 3.0, 'rotation_error': 1.0, 'matches': 0, 'epipolar_correct': 0,
+           'depth_labelled': 0, 'depth_correct': 0, 'gt_recalled': 0}
+    # With depth a matcher that matched nothing scores 0 (the trainer's best-F1 choice relies
+    # on a number); without any depth ground truth the figures are not measured: NaN.
+    nothing = summarize([{**row, 'gt_matches': 40}])
+    assert nothing['depth_precision'] == 0 and nothing['depth_recall'] == 0
+    pose_only = summarize([{**row, 'matches': 10, 'gt_matches': 0}])
+    assert np.isnan(pose_only['depth_precision']) and np.isnan(pose_only['depth_recall'])
+
+
 def test_paired_auc_difference_interval():
     from superglue_ros.evaluation.motion import paired_auc_difference
     rng = np.random.default_rng(0)

@@ -267,13 +267,15 @@ def summarize(rows: Sequence[Dict[str, float]]) -> Dict[str, float]:
     out.update({f'rot_auc@{t}': 100 * a for t, a in zip(AUC_THRESHOLDS, rauc)})
     labelled = sum(r['depth_labelled'] for r in rows)
     gt_matches = sum(r['gt_matches'] for r in rows)
+    # NaN without any depth ground truth (a pose-only sequence), not a 0 that reads as a
+    # result; with depth, a matcher that matched nothing scores 0 as before.
+    depth_truth = labelled > 0 or gt_matches > 0
     out.update({
         'epipolar_precision': 100 * sum(r['epipolar_correct'] for r in rows) / max(total, 1),
-        # NaN without depth ground truth (a pose-only sequence), not a 0 that reads as a result
-        'depth_precision': (100 * sum(r['depth_correct'] for r in rows) / labelled
-                            if labelled else float('nan')),
-        'depth_recall': (100 * sum(r['gt_recalled'] for r in rows) / gt_matches
-                         if gt_matches else float('nan')),
+        'depth_precision': (100 * sum(r['depth_correct'] for r in rows) / max(labelled, 1)
+                            if depth_truth else float('nan')),
+        'depth_recall': (100 * sum(r['gt_recalled'] for r in rows) / max(gt_matches, 1)
+                         if depth_truth else float('nan')),
         'matches_per_pair': total / max(len(rows), 1),
         'pairs': len(rows),
     })
