@@ -42,16 +42,17 @@ class Features:
         octave are kept. ValueError naming the argument when the two do not fit together.
         """
         keypoints = list(keypoints)
-        if descriptors is not None and len(keypoints) and len(descriptors) != len(keypoints):
-            raise ValueError(f'descriptors: {len(descriptors)} rows for {len(keypoints)} '
-                             f'keypoints; pass the descriptors OpenCV computed for exactly '
-                             f'these keypoints (compute() may drop some at the border)')
-        if descriptors is not None and descriptor_type == 'orb' and len(keypoints) and (
-                np.asarray(descriptors).dtype != np.uint8 or np.asarray(descriptors).ndim != 2
-                or np.asarray(descriptors).shape[1] != 32):
-            raise ValueError(f'descriptors: ORB descriptors are [N x 32] uint8, got '
-                             f'{np.asarray(descriptors).dtype} '
-                             f'{list(np.asarray(descriptors).shape)}')
+        if descriptors is not None and len(keypoints):
+            descriptors = np.asarray(descriptors)
+            if len(descriptors) != len(keypoints):
+                raise ValueError(f'descriptors: {len(descriptors)} rows for {len(keypoints)} '
+                                 f'keypoints; pass the descriptors OpenCV computed for exactly '
+                                 f'these keypoints (compute() may drop some at the border)')
+            if descriptor_type == 'orb' and (descriptors.dtype != np.uint8
+                                             or descriptors.ndim != 2
+                                             or descriptors.shape[1] != 32):
+                raise ValueError(f'descriptors: ORB descriptors are [N x 32] uint8, got '
+                                 f'{descriptors.dtype} {list(descriptors.shape)}')
         width, height = (int(v) for v in image_size)
         return _from_cv_keypoints(keypoints, descriptors, descriptor_type, (width, height))
 

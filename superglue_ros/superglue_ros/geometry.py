@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import cv2
@@ -335,15 +335,18 @@ def verify_essential(points0: np.ndarray, points1: np.ndarray, camera0: Intrinsi
                                      mask=inlier.astype(np.uint8).reshape(-1, 1).copy())
         if n >= MIN_POSE_INLIERS and (best is None or n > best.inliers):
             t = t.ravel()
-            best = RelativePose(r, t / max(np.linalg.norm(t), 1e-12), int(n))
+            best = RelativePose(r, t / max(np.linalg.norm(t), 1e-12), int(n),
+                                _parallax(ray_alignment(r, p0[inlier], p1[inlier])))
             best_e = e_i
     count = int(inlier.sum())
     if count >= MIN_POSE_INLIERS and (best is None or best.inliers < FRONT_SHARE * count):
         best = rotation_dominant_pose(best_e, p0[inlier], p1[inlier], best)
-    if best is not None:
-        best = replace(best, parallax=float(np.degrees(np.median(np.arccos(np.clip(
-            ray_alignment(best.rotation, p0[inlier], p1[inlier]), -1.0, 1.0))))))
     return inlier, best
+
+
+def _parallax(alignment: np.ndarray) -> float:
+    """Median angle [deg] of ``ray_alignment`` cosines."""
+    return float(np.degrees(np.median(np.arccos(np.clip(alignment, -1.0, 1.0)))))
 
 
 def ray_alignment(rotation: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
@@ -375,9 +378,11 @@ def rotation_dominant_pose(essential: np.ndarray, p0: np.ndarray, p1: np.ndarray
     the number of essential-matrix inliers.
     """
     r1, r2, t = cv2.decomposeEssentialMat(essential)
-    alignment = [float(np.median(ray_alignment(r, p0, p1))) for r in (r1, r2)]
-    r = (r1, r2)[int(np.argmax(alignment))]
+    alignments = [ray_alignment(r, p0, p1) for r in (r1, r2)]
+    k = int(np.argmax([np.median(a) for a in alignments]))
+    r = (r1, r2)[k]
     if cheirality is not None and angle_error_mat(cheirality.rotation, r) < 1e-3:
         t = cheirality.translation
     t = np.asarray(t, np.float64).ravel()
-    return RelativePose(r, t / max(np.linalg.norm(t), 1e-12), len(p0))
+    return RelativePose(r, t / max(np.linalg.norm(t), 1e-12), len(p0),
+                        _parallax(alignments[k]))

@@ -129,14 +129,14 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
                                   f'{len(chosen)} pairs at gaps {args.gaps} s, '
                                   f'{args.max_keypoints} keypoints',
                          args.gaps, '  gap {:g} s'))
-    print(_paired_differences(results))
+    print(_paired_table(results))
     if rendered:
         print(_motion_tables(rendered['results'],
                              f'\nRendered views (parallax, exact ground truth) of the same '
                              f'{args.split} frames: {rendered["pairs"]} pairs, baseline up to '
                              f'{BASELINE_BINS[-1]:g} x scene depth',
                              BASELINE_BINS, '  baseline <= {:g} x depth'))
-        print(_paired_differences(rendered['results']))
+        print(_paired_table(rendered['results']))
     return {'task': 'tum', 'folder': str(args.folder), 'split': args.split,
             'gaps': args.gaps, 'keypoints': args.max_keypoints, 'pairs': len(chosen),
             'results': results, **({'rendered_views': rendered} if rendered else {})}
@@ -162,30 +162,37 @@ def _motion_results(args: argparse.Namespace, engines: Dict, make_pairs,
     if args.sift:
         pairs = make_pairs(SiftExtractor(args.max_keypoints))
         results.update(motion.evaluate(pairs, {'sift_nn_ratio0.8': nn_ratio}, gaps=groups))
+    _add_paired_differences(results)
     return results
 
 
-def _paired_differences(results: Dict[str, Dict], ours: str = 'superglue_orb') -> str:
-    """Add ``vs_ours`` (paired bootstrap AUC@20 differences) to each result; format them.
+def _add_paired_differences(results: Dict[str, Dict], ours: str = 'superglue_orb') -> None:
+    """Add ``vs_ours`` to each other method: paired bootstrap AUC@20 differences to ours.
 
     Each method is compared with ours on the same front-end (the same ``[distribution]``
     tag), SIFT with ours on the first one.
     """
     from ..evaluation.motion import paired_auc_difference
     mine = [k for k in results if k == ours or k.startswith(f'{ours} [')]
-    if not mine:
+    for name, res in results.items():
+        if not mine or name in mine:
+            continue
+        tag = name[name.index(' ['):] if ' [' in name else ''
+        base = results[ours + tag if ours + tag in results else mine[0]]
+        res['vs_ours'] = {label: paired_auc_difference(base['per_pair'], res['per_pair'], key)
+                          for label, key in (('pose', 'pose_error'),
+                                             ('rotation', 'rotation_error'))}
+
+
+def _paired_table(results: Dict[str, Dict], ours: str = 'superglue_orb') -> str:
+    """Format the ``vs_ours`` differences (empty without them)."""
+    rows = {name: res['vs_ours'] for name, res in results.items() if 'vs_ours' in res}
+    if not rows:
         return ''
     lines = [f'\nAUC@20 of {ours} minus each method on the same pairs, with a 95 % paired '
              f'bootstrap interval over the pairs (how far the choice of pairs alone moves it):',
              f'{"method":<34}{"pose AUC@20":>28}{"rotation AUC@20":>28}']
-    for name, res in results.items():
-        if name in mine:
-            continue
-        tag = name[name.index(' ['):] if ' [' in name else ''
-        base = results[ours + tag if ours + tag in results else mine[0]]
-        vs = {label: paired_auc_difference(base['per_pair'], res['per_pair'], key)
-              for label, key in (('pose', 'pose_error'), ('rotation', 'rotation_error'))}
-        res['vs_ours'] = vs
+    for name, vs in rows.items():
         cells = [f'{d["difference"]:+.1f} [{d["low"]:+.1f}, {d["high"]:+.1f}]'
                  for d in vs.values()]
         lines.append(f'{name:<34}' + ''.join(f'{c:>28}' for c in cells))
