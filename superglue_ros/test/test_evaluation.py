@@ -180,6 +180,38 @@ def test_tum_evaluation_on_a_synthetic_sequence(tmp_path, tiny_weights):
     assert 'vs_ours' in res['results']['sift_nn_ratio0.8']
     for row in res['results'].values():
         assert 0 <= row['auc@20'] <= 100 and 0 <= row['rot_auc@20'] <= 100
+    # Exact poses: independent SIFT matches land on their ground truth, under both poses.
+    check = res['ground_truth_check']
+    assert set(check) == {'0.1', '0.3'}
+    for row in check.values():
+        for pose in ('mocap', 'labels'):
+            assert row[pose]['median_px'] < 1.0 and row[pose]['within_radius'] > 90
+            assert row[pose]['points'] > 30
+        assert row['rotation_difference_deg'] < 0.2
+
+
+def test_ground_truth_check_sees_a_wrong_pose(tmp_path):
+    # Labels from a pose 2 deg off put independent matches pixels away from their ground
+    # truth: the check says so, while the (exact) mocap pose stays at sub-pixel.
+    import dataclasses
+
+    import cv2
+
+    from superglue_ros.datasets.rgbd import TumSequence
+    from superglue_ros.datasets.synthetic_rgbd import CAMERA, write_sequence
+    from superglue_ros.evaluation import motion
+    from superglue_ros.features import OrbExtractor
+    seq = TumSequence(write_sequence(tmp_path / 'seq', frames=8), CAMERA)
+    pairs = motion.make_pairs(seq, motion.select_pairs(seq, np.arange(8), [0.1], 2),
+                              OrbExtractor(400))
+    assert pairs and all(p.frames is not None and p.depth_pose is not None for p in pairs)
+    off = np.eye(4)
+    off[:3, :3] = cv2.Rodrigues(np.radians([0.0, 2.0, 0.0]))[0]
+    wrong = [dataclasses.replace(p, depth_pose=off @ p.depth_pose) for p in pairs]
+    row = motion.ground_truth_check(seq, wrong)['0.1']
+    assert row['mocap']['median_px'] < 1.0 and row['mocap']['within_radius'] > 90
+    assert row['labels']['median_px'] > 10 and row['labels']['within_radius'] < 10
+    assert abs(row['rotation_difference_deg'] - 2.0) < 0.05
 
 
 def test_depth_figures_are_nan_only_without_depth_truth():
@@ -228,7 +260,7 @@ def test_tum_evaluation_of_a_pose_only_sequence(tmp_path, tiny_weights, capsys):
                     '0.3', '--stride', '3', '--max-keypoints', '400', '--no-sift'])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert 'no depth (depth.txt)' in printed
+    assert 'no depth (depth.txt)' in printed and 'Ground-truth check' not in printed
     res = json.loads(out.read_text())
     assert res['pairs'] >= 6
     nn = res['results']['orb_nn_mutual']

@@ -203,7 +203,7 @@ def rotation_error_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def pose_refinement_scene(seed: int = 0, outliers: int = 80):
-    """Matches on a 2 m plane under a known pose (0.5 px noise) plus random wrong matches."""
+    """Make matches on a 2 m plane under a known pose (0.5 px noise) plus wrong ones."""
     cam = rgbd.TUM_CAMERAS['fr1']
     truth = pose(12.0, [0.3, 1.0, 0.2], [0.04, -0.01, 0.02])
     rng = np.random.default_rng(seed)

@@ -61,7 +61,8 @@ def refined_ground_truth(f0: Features, f1: Features, kpts0: np.ndarray, kpts1: n
     """Depth ground truth on the mocap pose refined on ORB NN + mutual matches (see rgbd).
 
     ``kpts0/1`` are the keypoints of ``f0/f1`` in the original (unaugmented) frames; padding
-    (``valid`` False) takes no part in the refinement.
+    (``valid`` False) takes no part in the refinement. Besides ``depth_ground_truth``'s keys,
+    ``pose`` is the relative pose the labels come from (refined, or the mocap one).
     """
     valid0 = np.ones(len(f0), bool) if valid0 is None else valid0
     valid1 = np.ones(len(f1), bool) if valid1 is None else valid1
@@ -69,8 +70,8 @@ def refined_ground_truth(f0: Features, f1: Features, kpts0: np.ndarray, kpts1: n
         v0, v1 = np.nonzero(valid0)[0], np.nonzero(valid1)[0]
         a, b, _ = nn_mutual(f0.select(v0), f1.select(v1))
         t_1_0, _ = refine_relative_pose(kpts0[v0[a]], kpts1[v1[b]], depth0, camera, t_1_0)
-    return depth_ground_truth(kpts0, kpts1, depth0, depth1, camera, t_1_0, match_radius,
-                              unmatched_radius, valid0, valid1)
+    return {**depth_ground_truth(kpts0, kpts1, depth0, depth1, camera, t_1_0, match_radius,
+                                 unmatched_radius, valid0, valid1), 'pose': t_1_0}
 
 
 class MotionPairGenerator:

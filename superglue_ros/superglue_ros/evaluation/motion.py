@@ -45,6 +45,8 @@ class MotionPair:
     gap: float
     image0: Optional[np.ndarray] = None  # grayscale, for matchers that refine on the images
     image1: Optional[np.ndarray] = None
+    depth_pose: Optional[np.ndarray] = None  # the pose gt_matches0 comes from (refined)
+    frames: Optional[Tuple[int, int]] = None  # sequence indices of a real pair
 
 
 def match_accuracy(index0: np.ndarray, index1: np.ndarray, kpts0: np.ndarray,
@@ -146,7 +148,7 @@ def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extrac
         f0, f1 = features(i), features(j)
         t_1_0 = seq.relative_pose(i, j)
         if depth(i) is None or depth(j) is None:
-            gt = {'gt_matches0': np.full(len(f0), IGNORE, np.int64),
+            gt = {'pose': None, 'gt_matches0': np.full(len(f0), IGNORE, np.int64),
                   'projections0': np.full((len(f0), 2), np.nan),
                   'projections1': np.full((len(f1), 2), np.nan),
                   'status0': np.full(len(f0), UNKNOWN, np.int64)}
@@ -157,7 +159,65 @@ def make_pairs(seq: TumSequence, pairs: Sequence[Tuple[int, int, float]], extrac
             continue
         out.append(MotionPair(f'{seq.frames[i].rgb.name} {seq.frames[j].rgb.name}', f0, f1,
                               seq.camera, t_1_0, gt['gt_matches0'], gt['projections0'],
-                              gt['projections1'], gt['status0'], gap, grays[i], grays[j]))
+                              gt['projections1'], gt['status0'], gap, grays[i], grays[j],
+                              gt['pose'], (int(i), int(j))))
+    return out
+
+
+def ground_truth_check(seq: TumSequence, pairs: Sequence[MotionPair], radius: float = 3.0,
+                       ransac_px: float = 0.75) -> Dict[str, Dict[str, float]]:
+    """Measure how far independent matches lie from the ground truth, by gap (3 px or worse?).
+
+    For each real pair with depth: SIFT mutual nearest neighbours (another detector and
+    descriptor than the ORB matches the pose was refined on) that pass an essential-matrix
+    RANSAC (``ransac_px``) are moved into image 1 with frame 0's depth, once by the
+    motion-capture pose and once by the pose the labels come from. Returns, per gap and
+    pose ('mocap', 'labels'): the median distance [px], the share within ``radius`` [%] and
+    the number of points. Some RANSAC inliers are wrong matches along their epipolar line, so
+    the share is a lower bound. A median near 1 px says the depth-verified figures can be
+    trusted; several px say the labels themselves are wrong (calibration, timing). Per gap
+    also ``rotation_difference_deg``: the median angle between the two poses' rotations, the
+    size of the mocap's own error that pose AUCs (measured against it) cannot resolve.
+    """
+    sift = cv2.SIFT_create(2048)
+    matcher = cv2.BFMatcher(cv2.NORM_L2, crossCheck=True)
+    errors: Dict[str, Dict[float, List[np.ndarray]]] = {'mocap': {}, 'labels': {}}
+    angles: Dict[float, List[float]] = {}
+    for pair in pairs:
+        if pair.depth_pose is None or pair.frames is None or pair.image0 is None:
+            continue
+        angles.setdefault(pair.gap, []).append(relative_pose_error(
+            pair.t_1_0, pair.depth_pose[:3, :3], pair.depth_pose[:3, 3])[0])
+        (kp0, d0), (kp1, d1) = (sift.detectAndCompute(im, None)
+                                for im in (pair.image0, pair.image1))
+        if d0 is None or d1 is None or len(kp0) < 8 or len(kp1) < 8:
+            continue
+        m = matcher.match(d0, d1)
+        if len(m) < 8:
+            continue
+        p0 = np.float64([kp0[x.queryIdx].pt for x in m])
+        p1 = np.float64([kp1[x.trainIdx].pt for x in m])
+        _, mask = cv2.findEssentialMat(undistorted_pixels(pair.camera, p0),
+                                       undistorted_pixels(pair.camera, p1), pair.camera.k,
+                                       cv2.RANSAC, 0.999, ransac_px)
+        if mask is None:
+            continue
+        inlier = mask.ravel().astype(bool)
+        depth0 = seq.depth(pair.frames[0])
+        for name, pose in (('mocap', pair.t_1_0), ('labels', pair.depth_pose)):
+            proj, _ = reproject(p0[inlier], depth0, None, pair.camera, pose)
+            e = np.linalg.norm(proj - p1[inlier], axis=1)
+            errors[name].setdefault(pair.gap, []).append(e[np.isfinite(e)])
+    out: Dict[str, Dict[str, float]] = {}
+    for name, by_gap in errors.items():
+        for gap, parts in sorted(by_gap.items()):
+            e = np.concatenate(parts)
+            out.setdefault(f'{gap:g}', {})[name] = {
+                'median_px': float(np.median(e)) if len(e) else float('nan'),
+                'within_radius': float(100 * np.mean(e < radius)) if len(e) else float('nan'),
+                'points': int(len(e))}
+    for gap, values in sorted(angles.items()):
+        out.setdefault(f'{gap:g}', {})['rotation_difference_deg'] = float(np.median(values))
     return out
 
 

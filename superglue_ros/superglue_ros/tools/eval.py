@@ -117,7 +117,10 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
         raise ValueError(f'no frame pairs at gaps {args.gaps} s in {args.folder} '
                          f'({args.split} split, covisibility >= {args.min_covisibility})')
     engines = _engines(args)
-    results = _motion_results(args, engines, lambda ext: motion.make_pairs(seq, chosen, ext))
+    check: Dict[str, Dict] = {}
+    results = _motion_results(args, engines, lambda ext: motion.make_pairs(seq, chosen, ext),
+                              inspect_pairs=lambda pairs: check.update(
+                                  motion.ground_truth_check(seq, pairs)))
     rendered = {}
     if args.rendered_views:
         views = motion.render_views(seq, frames[::args.stride], args.rendered_views)
@@ -130,6 +133,8 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
                                   f'{args.max_keypoints} keypoints',
                          args.gaps, '  gap {:g} s'))
     print(_paired_table(results))
+    if check:
+        print(_ground_truth_table(check))
     if rendered:
         print(_motion_tables(rendered['results'],
                              f'\nRendered views (parallax, exact ground truth) of the same '
@@ -139,14 +144,34 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
         print(_paired_table(rendered['results']))
     return {'task': 'tum', 'folder': str(args.folder), 'split': args.split,
             'gaps': args.gaps, 'keypoints': args.max_keypoints, 'pairs': len(chosen),
-            'results': results, **({'rendered_views': rendered} if rendered else {})}
+            'results': results, 'ground_truth_check': check,
+            **({'rendered_views': rendered} if rendered else {})}
+
+
+def _ground_truth_table(check: Dict[str, Dict]) -> str:
+    """Format the ground-truth check (``motion.ground_truth_check``), a row per gap."""
+    lines = ['\nGround-truth check: SIFT matches that pass an essential-matrix RANSAC, moved '
+             'into image 1 by depth and pose (median distance; share within 3 px, a lower '
+             'bound)',
+             f'{"gap [s]":>8}  {"motion capture":>22}  {"labels (refined pose)":>22}  '
+             f'{"points":>7}  {"rotation apart":>14}']
+    for gap, row in check.items():
+        cells = [f'{row[k]["median_px"]:6.2f} px {row[k]["within_radius"]:5.1f} %'
+                 for k in ('mocap', 'labels')]
+        lines.append(f'{gap:>8}  {cells[0]:>22}  {cells[1]:>22}  {row["labels"]["points"]:>7}  '
+                     f'{row["rotation_difference_deg"]:>12.2f} deg')
+    lines.append('Pose AUCs are measured against the motion capture: rotation errors below '
+                 '"rotation apart" are within its own error.')
+    return '\n'.join(lines)
 
 
 def _motion_results(args: argparse.Namespace, engines: Dict, make_pairs,
-                    groups: Optional[Sequence[float]] = None) -> Dict[str, Dict]:
+                    groups: Optional[Sequence[float]] = None,
+                    inspect_pairs=None) -> Dict[str, Dict]:
     """Every matcher on the pairs ``make_pairs(extractor)`` builds, per ORB distribution.
 
     ``groups``: the pairs' ``gap`` values to summarise apart (default: those present).
+    ``inspect_pairs``: called once with the first distribution's pairs.
     """
     from ..classical import nn_ratio
     from ..evaluation import motion
@@ -154,6 +179,8 @@ def _motion_results(args: argparse.Namespace, engines: Dict, make_pairs,
     results: Dict[str, Dict] = {}
     for dist in args.distributions:
         pairs = make_pairs(OrbExtractor(args.max_keypoints, distribution=dist))
+        if inspect_pairs is not None and dist == args.distributions[0]:
+            inspect_pairs(pairs)
         others = {name: e for name, e in engines.items() if name != 'superglue_orb'}
         matchers = baselines.methods(engines['superglue_orb'], args.refine, others)
         tag = f' [{dist}]' if len(args.distributions) > 1 else ''
