@@ -156,6 +156,8 @@ def _ground_truth_table(check: Dict[str, Dict]) -> str:
              f'{"gap [s]":>8}  {"motion capture":>22}  {"labels (refined pose)":>22}  '
              f'{"points":>7}  {"rotation apart":>14}']
     for gap, row in check.items():
+        if 'labels' not in row:  # no SIFT matches survived on this gap's pairs
+            continue
         cells = [f'{row[k]["median_px"]:6.2f} px {row[k]["within_radius"]:5.1f} %'
                  for k in ('mocap', 'labels')]
         lines.append(f'{gap:>8}  {cells[0]:>22}  {cells[1]:>22}  {row["labels"]["points"]:>7}  '
