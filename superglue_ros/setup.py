@@ -11,7 +11,7 @@ package_name = 'superglue_ros'
 
 setup(
     name=package_name,
-    version='0.2.0',
+    version='0.3.0',
     packages=find_packages(exclude=['test']),
     package_data={package_name: ['weights/*.pth', 'weights/*.md', 'data/README.md', 'ros/*.xml',
                                  'data/tum_freiburg/*.jpg']},

@@ -6,7 +6,7 @@ The torch core (models, engine, ImageMatcher) imports without rclpy; the ROS nod
 ``superglue_ros.nodes``.
 """
 
-__version__ = '0.2.0'
+__version__ = '0.3.0'
 __all__ = ['ImageMatcher', 'ImageMatches', 'MatchingEngine', 'SuperGlue', '__version__']
 
 
