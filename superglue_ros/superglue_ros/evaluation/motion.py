@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 
 from .baselines import MatchFn, run_matcher
+from ..classical import nn_mutual
 from ..datasets.assignment import IGNORE
 from ..datasets.motion import refined_ground_truth
 from ..datasets.rgbd import (Camera, OCCLUDED, OUT_OF_VIEW, reproject, TumSequence, UNKNOWN,
                              VISIBLE)
-from ..features import Features, to_gray
+from ..features import Features, SiftExtractor, to_gray
 from ..geometry import epipolar_error, error_auc, estimate_pose, relative_pose_error
 
 EPIPOLAR_THRESHOLD = 5e-4  # symmetric epipolar distance in normalised coordinates
@@ -179,8 +180,7 @@ def ground_truth_check(seq: TumSequence, pairs: Sequence[MotionPair], radius: fl
     also ``rotation_difference_deg``: the median angle between the two poses' rotations, the
     size of the mocap's own error that pose AUCs (measured against it) cannot resolve.
     """
-    sift = cv2.SIFT_create(2048)
-    matcher = cv2.BFMatcher(cv2.NORM_L2, crossCheck=True)
+    sift = SiftExtractor(2048)
     errors: Dict[str, Dict[float, List[np.ndarray]]] = {'mocap': {}, 'labels': {}}
     angles: Dict[float, List[float]] = {}
     for pair in pairs:
@@ -188,15 +188,11 @@ def ground_truth_check(seq: TumSequence, pairs: Sequence[MotionPair], radius: fl
             continue
         angles.setdefault(pair.gap, []).append(relative_pose_error(
             pair.t_1_0, pair.depth_pose[:3, :3], pair.depth_pose[:3, 3])[0])
-        (kp0, d0), (kp1, d1) = (sift.detectAndCompute(im, None)
-                                for im in (pair.image0, pair.image1))
-        if d0 is None or d1 is None or len(kp0) < 8 or len(kp1) < 8:
+        f0, f1 = sift(pair.image0), sift(pair.image1)
+        i0, i1, _ = nn_mutual(f0, f1)
+        if len(i0) < 8:
             continue
-        m = matcher.match(d0, d1)
-        if len(m) < 8:
-            continue
-        p0 = np.float64([kp0[x.queryIdx].pt for x in m])
-        p1 = np.float64([kp1[x.trainIdx].pt for x in m])
+        p0, p1 = f0.keypoints[i0].astype(np.float64), f1.keypoints[i1].astype(np.float64)
         _, mask = cv2.findEssentialMat(undistorted_pixels(pair.camera, p0),
                                        undistorted_pixels(pair.camera, p1), pair.camera.k,
                                        cv2.RANSAC, 0.999, ransac_px)

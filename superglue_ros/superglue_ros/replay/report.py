@@ -549,8 +549,12 @@ def paired_differences(reports: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str
     return result
 
 
-def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) -> str:
-    """report.md of a --compare run: the matcher modes side by side."""
+def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str],
+                        differences: Dict[str, Dict[str, Any]]) -> str:
+    """report.md of a --compare run: the matcher modes side by side.
+
+    ``differences``: ``paired_differences(reports)``, computed once by ``write_comparison``.
+    """
     modes = list(reports)
     first = reports[modes[0]]
     lines = ['# superglue-replay report: matchers side by side', '',
@@ -582,7 +586,6 @@ def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) 
     lines += ['']
     lines += window_markdown(reports)
     lines += groundtruth_markdown(reports)
-    differences = paired_differences(reports)
     if any(differences.values()):
         lines += [f'Rotation AUC@5 of {modes[0]} minus the other matcher on the same keyframe '
                   'pairs, with a 95 % paired bootstrap interval over the pairs (an interval '
@@ -600,9 +603,10 @@ def comparison_markdown(reports: Dict[str, Dict[str, Any]], figures: List[str]) 
 def write_comparison(reports: Dict[str, Dict[str, Any]], out: Path,
                      figures: List[str]) -> Dict[str, Any]:
     """report.json / report.md of a --compare run into ``out``; returns the summary."""
+    differences = paired_differences(reports)
     summary = {'matchers': list(reports), 'figures': figures,
                'reports': {m: f'{m}/report.json' for m in reports},
-               'rotation_auc5_differences': paired_differences(reports)}
+               'rotation_auc5_differences': differences}
     for m, r in reports.items():
         summary[m] = {k: r.get(k) for k in (
             'keyframes_in', 'correspondences_out', 'all_keyframes_accounted',
@@ -618,5 +622,5 @@ def write_comparison(reports: Dict[str, Dict[str, Any]], out: Path,
             summary[m]['backend'] = {k: v for k, v in r['backend'].items()
                                      if not k.endswith('_xyz')}
     (out / 'report.json').write_text(json.dumps(summary, indent=2) + '\n')
-    (out / 'report.md').write_text(comparison_markdown(reports, figures))
+    (out / 'report.md').write_text(comparison_markdown(reports, figures, differences))
     return summary
