@@ -115,6 +115,22 @@ def test_trajectory_interpolation():
     assert traj.at(-1.0) is None and traj.at(0.5) is None
 
 
+def test_trajectory_with_poses_only_at_the_frames_takes_them_as_they_are():
+    # A reference SLAM or structure-from-motion run gives poses only at its frames, a second
+    # apart: too far apart to interpolate, but each frame's own pose is exact.
+    stamps = np.array([10.0, 11.0, 12.5])
+    half = np.sqrt(0.5)
+    poses = np.array([[0, 0, 0, 0, 0, 0, 1], [1, 2, 3, 0, 0, half, half],
+                      [2, 0, 0, 0, 0, 0, 1.0]])
+    traj = Trajectory(stamps, poses)
+    first, middle = traj.at(10.0), traj.at(11.0 + 5e-5)
+    assert np.allclose(first, np.eye(4))
+    assert np.allclose(middle[:3, 3], [1, 2, 3])
+    assert np.allclose(middle[:3, :3], [[0, -1, 0], [1, 0, 0], [0, 0, 1]])
+    assert np.allclose(traj.at(12.5)[:3, 3], [2, 0, 0])
+    assert traj.at(10.5) is None  # between them: a second apart, not interpolated
+
+
 def test_split_keeps_a_guard_between_training_and_validation():
     stamps = 100 + np.arange(0, 24, 0.1)
     train, val = split_by_time(stamps, block=4.0, guard=1.0)

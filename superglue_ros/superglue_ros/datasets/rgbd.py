@@ -170,12 +170,20 @@ def slerp(q0: np.ndarray, q1: np.ndarray, t: float) -> np.ndarray:
 
 
 class Trajectory:
-    """Ground-truth camera-to-world poses, interpolated at any stamp inside the recording."""
+    """Ground-truth camera-to-world poses, interpolated at any stamp inside the recording.
 
-    def __init__(self, stamps: np.ndarray, poses: np.ndarray, max_gap: float = 0.05):
+    Between two poses at most ``max_gap`` apart (motion capture at 100 Hz) the pose is
+    interpolated. A stamp within ``same_stamp`` of a listed pose takes that pose as it is, so
+    poses given only at the frames' own stamps (a reference SLAM or structure-from-motion run,
+    keyframes seconds apart) work too.
+    """
+
+    def __init__(self, stamps: np.ndarray, poses: np.ndarray, max_gap: float = 0.05,
+                 same_stamp: float = 1e-4):
         order = np.argsort(stamps)
         self.stamps, self.poses = stamps[order], poses[order]  # poses [N x 7]
         self.max_gap = max_gap
+        self.same_stamp = same_stamp
 
     @classmethod
     def from_file(cls, path: Path) -> 'Trajectory':
@@ -188,6 +196,9 @@ class Trajectory:
     def at(self, stamp: float) -> Optional[np.ndarray]:
         """4x4 camera-to-world at ``stamp``, or None outside the recording or across a gap."""
         i = int(np.searchsorted(self.stamps, stamp))
+        for j in (i - 1, i):
+            if 0 <= j < len(self.stamps) and abs(self.stamps[j] - stamp) <= self.same_stamp:
+                return self._matrix(self.poses[j])
         if i == 0 or i >= len(self.stamps):
             return None
         t0, t1 = self.stamps[i - 1], self.stamps[i]
@@ -195,9 +206,15 @@ class Trajectory:
             return None
         a = (stamp - t0) / max(t1 - t0, 1e-9)
         p0, p1 = self.poses[i - 1], self.poses[i]
+        return self._matrix(np.concatenate([p0[:3] + a * (p1[:3] - p0[:3]),
+                                            slerp(p0[3:], p1[3:], a)]))
+
+    @staticmethod
+    def _matrix(pose7: np.ndarray) -> np.ndarray:
+        """4x4 from ``tx ty tz qx qy qz qw``."""
         pose = np.eye(4)
-        pose[:3, :3] = quat_to_matrix(slerp(p0[3:], p1[3:], a))
-        pose[:3, 3] = p0[:3] + a * (p1[:3] - p0[:3])
+        pose[:3, :3] = quat_to_matrix(pose7[3:])
+        pose[:3, 3] = pose7[:3]
         return pose
 
 

@@ -3,9 +3,11 @@
 """``superglue-eval``: our matcher against classical ORB matching, measured in one run.
 
 Usage: ``superglue-eval tum FOLDER`` (real camera motion with RGB-D ground truth),
-``superglue-eval pairs PAIRS --images DIR`` (relative pose) or
-``superglue-eval homography [--images DIR ...] [--graf DIR]`` or
-``superglue-eval verification FOLDER`` (RANSAC / USAC verification of real matches);
+``superglue-eval pairs PAIRS --images DIR`` (relative pose),
+``superglue-eval homography [--images DIR ...] [--graf DIR]``,
+``superglue-eval verification FOLDER`` (RANSAC / USAC verification of real matches) or
+``superglue-eval reference-poses IMAGES FOLDER --camera CAM`` (poses for a sequence without
+ground truth, by SIFT structure from motion, for ``tum``);
 ``--out FILE`` writes JSON.
 """
 
@@ -16,7 +18,7 @@ import json
 from pathlib import Path
 import platform
 import sys
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -146,6 +148,60 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
             'gaps': args.gaps, 'keypoints': args.max_keypoints, 'pairs': len(chosen),
             'results': results, 'ground_truth_check': check,
             **({'rendered_views': rendered} if rendered else {})}
+
+
+def _image_sequence(source: Path) -> Tuple[List[float], List[Path]]:
+    """Read the stamps and image paths of a TUM folder (rgb.txt) or of a folder of images.
+
+    A folder of images is taken in name order; names that are numbers (TUM style) are the
+    stamps in seconds, otherwise the frame index is (gaps then count frames).
+    """
+    from ..datasets.rgbd import read_stamped_list
+    if (source / 'rgb.txt').is_file():
+        stamps, names = read_stamped_list(source / 'rgb.txt')
+        return list(stamps), [(source / n.split()[0]).resolve() for n in names]
+    files = sorted(f.resolve() for f in source.iterdir()
+                   if f.suffix.lower() in ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm'))
+    if not files:
+        raise ValueError(f'{source}: no rgb.txt and no images (.png, .jpg, ...)')
+    try:
+        stamps = [float(f.stem) for f in files]
+    except ValueError:
+        print(f'{source}: image names are not timestamps; frame k gets stamp k s, so '
+              f'`superglue-eval tum --gaps` count frames')
+        stamps = [float(k) for k in range(len(files))]
+    return stamps, files
+
+
+def cmd_reference_poses(args: argparse.Namespace) -> Dict:
+    """Build reference poses by SIFT structure from motion; write them as a TUM folder."""
+    import cv2
+    from ..datasets.rgbd import load_camera
+    from ..evaluation.reference_poses import reference_poses, write_tum_folder
+    stamps, files = _image_sequence(Path(args.images))
+    images = []
+    for f in files:
+        image = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise ValueError(f'{f}: not a readable image')
+        images.append(image)
+    ref = reference_poses(images, load_camera(args.camera), max_gap=args.max_gap,
+                          max_features=args.max_features)
+    folder = write_tum_folder(Path(args.folder), stamps, files, ref.poses)
+    info = ref.summary()
+    print(f'{info["registered"]} of {info["frames"]} frames registered, {info["points"]} '
+          f'points, {info["observations"]} observations; reprojection error after bundle '
+          f'adjustment: median {info["median_px"]:.2f} px, 90 % {info["p90_px"]:.2f} px, '
+          f'{info["within_1px"]:.1f} % within 1 px')
+    lost = [str(files[k].name) for k, p in enumerate(ref.poses) if p is None]
+    if lost:
+        print(f'not registered (left out of groundtruth.txt): {", ".join(lost)}')
+    print(f'wrote {folder}/rgb.txt and groundtruth.txt: score matchers with '
+          f'`superglue-eval tum {folder} --camera {args.camera} --gaps ...`. The poses come '
+          f'from SIFT matches, so the SIFT baseline is favoured against them; the ORB '
+          f'matchers are not.')
+    return {'task': 'reference-poses', 'images': str(args.images), 'folder': str(folder),
+            'camera': args.camera, 'max_gap': args.max_gap, **info}
 
 
 def _ground_truth_table(check: Dict[str, Dict]) -> str:
@@ -354,6 +410,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sv.add_argument('--threshold-px', type=float, default=1.0,
                     help='epipolar threshold (the node parameter verify_threshold_px)')
     sv.add_argument('--repeats', type=int, default=3, help='timed calls per pair and method')
+    sr = sub.add_parser('reference-poses', help='no ground truth? reference poses by SIFT '
+                        'structure from motion, written as a TUM folder for `tum`')
+    sr.add_argument('images', help='folder of images in time order, or a TUM folder (rgb.txt)')
+    sr.add_argument('folder', help='output folder: rgb.txt and groundtruth.txt')
+    sr.add_argument('--camera', required=True, help='fr1|fr2|fr3 intrinsics or a YAML file')
+    sr.add_argument('--max-gap', type=int, default=4,
+                    help='match each frame with the next N frames')
+    sr.add_argument('--max-features', type=int, default=8000, help='SIFT features per image')
     sp = sub.add_parser('pairs', help='relative pose AUC on a pairs file')
     sp.add_argument('pairs')
     sp.add_argument('--images', required=True, help='directory holding the images')
@@ -370,12 +434,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     try:
         out = {'pairs': cmd_pairs, 'homography': cmd_homography, 'tum': cmd_tum,
-               'verification': cmd_verification}[args.task](args)
+               'verification': cmd_verification,
+               'reference-poses': cmd_reference_poses}[args.task](args)
     except (WeightsError, FileNotFoundError, ValueError) as exc:
         print(f'superglue-eval: {exc}', file=sys.stderr)
         return 2
     out['machine'] = machine()
-    out['weights'] = str(args.weights or default_weights_path())
+    if args.task != 'reference-poses':
+        out['weights'] = str(args.weights or default_weights_path())
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=1))
