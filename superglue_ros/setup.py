@@ -14,7 +14,7 @@ setup(
     version='0.3.0',
     packages=find_packages(exclude=['test']),
     package_data={package_name: ['weights/*.pth', 'weights/*.md', 'data/README.md', 'ros/*.xml',
-                                 'data/tum_freiburg/*.jpg']},
+                                 'data/tum_freiburg/*.jpg', 'data/tum_freiburg/*.txt']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),

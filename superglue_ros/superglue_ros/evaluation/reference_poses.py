@@ -324,14 +324,18 @@ def write_tum_folder(out: Path, stamps: Sequence[float], images: Sequence[Path],
                      poses: Sequence[Optional[np.ndarray]]) -> Path:
     """Write rgb.txt and groundtruth.txt (registered frames only) for ``superglue-eval tum``.
 
-    Image paths are written as given (absolute paths keep the images where they are).
+    Images inside ``out`` are written relative to it (the folder can move); others as given,
+    so absolute paths keep the images where they are.
     """
     out.mkdir(parents=True, exist_ok=True)
+    root = out.resolve()
     rgb = ['# timestamp filename']
     truth = ['# timestamp tx ty tz qx qy qz qw (camera-to-world; reference poses from SIFT '
              'structure from motion, scale arbitrary)']
     for stamp, image, pose in zip(stamps, images, poses):
-        rgb.append(f'{stamp:.6f} {image}')
+        image = Path(image)
+        inside = image.is_absolute() and root in image.parents
+        rgb.append(f'{stamp:.6f} {image.relative_to(root) if inside else image}')
         if pose is not None:
             q, c = matrix_to_quaternion(pose[:3, :3]), pose[:3, 3]
             truth.append(f'{stamp:.6f} ' + ' '.join(f'{v:.9f}' for v in (*c, *q)))
