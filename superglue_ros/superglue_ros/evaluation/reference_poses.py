@@ -141,9 +141,15 @@ class _Reconstruction:
         self.t: List[Optional[np.ndarray]] = [None] * n
         self.xyz: List[Optional[np.ndarray]] = [None] * len(tracks)
         self.inliers = [0] * n
+        self.frame_tracks: List[List[int]] = [[] for _ in range(n)]
+        for tid, track in enumerate(tracks):
+            for f in track:
+                self.frame_tracks[f].append(tid)
 
-    def triangulate(self) -> None:
-        for tid, track in enumerate(self.tracks):
+    def triangulate(self, frame: int) -> None:
+        """Triangulate the tracks of a newly registered frame that have no point yet."""
+        for tid in self.frame_tracks[frame]:
+            track = self.tracks[tid]
             if self.xyz[tid] is not None:
                 continue
             seen = [(f, kp) for f, kp in track.items() if self.r[f] is not None]
@@ -185,7 +191,7 @@ class _Reconstruction:
         self.r[i], self.t[i] = np.eye(3), np.zeros(3)
         self.r[j], self.t[j] = r, t
         self.inliers[i] = self.inliers[j] = len(matches[(i, j)])
-        self.triangulate()
+        self.triangulate(j)
 
     def register_all(self, min_inliers: int) -> None:
         """Register the frame with the most 2D-3D matches next, until none can be."""
@@ -194,8 +200,7 @@ class _Reconstruction:
             for f in range(len(self.kp)):
                 if self.r[f] is not None:
                     continue
-                ids = [tid for tid, tr in enumerate(self.tracks)
-                       if f in tr and self.xyz[tid] is not None]
+                ids = [tid for tid in self.frame_tracks[f] if self.xyz[tid] is not None]
                 candidates.append((len(ids), f, ids))
             candidates = [c for c in candidates if c[0] >= min_inliers]
             if not candidates:
@@ -209,7 +214,7 @@ class _Reconstruction:
                 if ok and inl is not None and len(inl) >= min_inliers:
                     self.r[f], self.t[f] = cv2.Rodrigues(rvec)[0], tvec.ravel()
                     self.inliers[f] = len(inl)
-                    self.triangulate()
+                    self.triangulate(f)
                     break
             else:
                 return
