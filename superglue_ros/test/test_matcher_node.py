@@ -21,7 +21,7 @@ import yaml
 from ros_harness import (Collector, CONFIG, domain_id, RELIABLE,
                          reliable_inputs, small_weights, TumFrames, wait_for)
 from superglue_ros.nodes.matcher_node import MatcherNode, PARAMETERS
-from superglue_ros.weights import default_weights_path, WeightsError
+from superglue_ros.weights import default_weights_path, load_weights, WeightsError
 
 DOMAIN = domain_id(12)
 
@@ -142,10 +142,17 @@ def test_config_file_parameters_and_runtime_threshold(harness, weights):
             assert d.read_only and d.description, name
         d = node.describe_parameter('match_threshold')
         assert d.floating_point_range[0].to_value == 1.0 and not d.read_only
+        # The default (-1) takes the threshold the weights file was trained with (0.15 for the
+        # shipped weights), not a node-wide constant.
+        own = load_weights(str(weights))[0].conf.match_threshold
+        assert params['match_threshold'] < 0
+        assert node.engine.match_threshold == pytest.approx(own)
         ok = node.set_parameters([Parameter('match_threshold', value=0.45)])[0]
         assert ok.successful and node.engine.match_threshold == pytest.approx(0.45)
         bad = node.set_parameters([Parameter('match_threshold', value=1.5)])[0]
         assert not bad.successful and node.engine.match_threshold == pytest.approx(0.45)
+        back = node.set_parameters([Parameter('match_threshold', value=-1.0)])[0]
+        assert back.successful and node.engine.match_threshold == pytest.approx(own)
         ro = node.set_parameters([Parameter('weights', value='/tmp/other.pth')])[0]
         assert not ro.successful
     finally:

@@ -134,8 +134,9 @@ PARAMETERS = (
     Param('backend', 'torch', 'Inference backend: torch | onnxruntime'),
     Param('descriptor_type', 'orb', 'Descriptor type expected from the front-end; must match '
           'the weights: orb | sift | superpoint | generic'),
-    Param('match_threshold', 0.1, 'Minimum matching probability; changeable at run time',
-          read_only=False, frange=(0.0, 1.0)),
+    Param('match_threshold', -1.0, 'Minimum matching probability in [0, 1]; negative = the '
+          'threshold stored with the weights (0.15 for the shipped ones); changeable at run '
+          'time', read_only=False, frange=(-1.0, 1.0)),
     Param('sinkhorn_iterations', 0, 'Sinkhorn iterations; 0 = the value stored with the '
           'weights', irange=(0, 1000)),
     Param('max_keypoints', 1024, 'Keep the highest-scoring N keypoints per keyframe; 0 = all',
@@ -304,6 +305,7 @@ class MatcherCore:
         self.declare_parameters('', [(p.name, p.default, p.descriptor())
                                      for p in PARAMETERS])
         self._engine = None
+        self._weights_threshold = 0.0  # the loaded weights' own match_threshold
         self._worker: Optional[threading.Thread] = None
         self._store: Optional[KeyframeStore] = None
         self._state_lock = threading.Lock()  # the store: worker vs ~/reset and configure
@@ -535,11 +537,13 @@ class MatcherCore:
         if policy not in QUEUE_POLICIES:
             raise ValueError(f'queue_policy must be one of {QUEUE_POLICIES}, got {policy!r}')
         matcher = self._param('matcher')
+        threshold = float(self._param('match_threshold'))
         from ..classical import CLASSICAL_MATCHERS, ClassicalEngine
         if matcher in CLASSICAL_MATCHERS:  # same messages, verification and statistics
             engine = ClassicalEngine(matcher, self._param('max_keypoints'),
-                                     float(self._param('match_threshold')),
+                                     max(threshold, 0.0),
                                      device=self._param('device'), fp16=self._param('fp16'))
+            self._weights_threshold = 0.0
             if engine.device_warning:
                 self.get_logger().warning(engine.device_warning)
             if self._param('descriptor_type') != engine.descriptor_type:
@@ -550,7 +554,7 @@ class MatcherCore:
         if matcher != 'superglue':
             raise ValueError(f'matcher must be superglue or one of {CLASSICAL_MATCHERS}, got '
                              f'{matcher!r}')
-        overrides = {'match_threshold': float(self._param('match_threshold'))}
+        overrides = {}
         if self._param('sinkhorn_iterations') > 0:
             overrides['sinkhorn_iterations'] = int(self._param('sinkhorn_iterations'))
         with warnings.catch_warnings():  # the device fallback is logged below instead
@@ -560,6 +564,11 @@ class MatcherCore:
                 fp16=self._param('fp16'), max_keypoints=self._param('max_keypoints'),
                 num_threads=self._param('num_threads'), backend=self._param('backend'),
                 **overrides)
+        # The weights file carries the threshold its training chose; a non-negative parameter
+        # overrides it (and a negative one at run time goes back to it).
+        self._weights_threshold = engine.match_threshold
+        if threshold >= 0:
+            engine.match_threshold = threshold
         if engine.device_warning:
             self.get_logger().warning(engine.device_warning)
         if engine.fp16_ignored:
@@ -574,10 +583,11 @@ class MatcherCore:
     def _on_set_parameters(self, params: List[Parameter]) -> SetParametersResult:
         for p in params:
             if p.name == 'match_threshold':
-                if p.type_ != Parameter.Type.DOUBLE or not 0.0 <= p.value <= 1.0:
+                if p.type_ != Parameter.Type.DOUBLE or not -1.0 <= p.value <= 1.0:
                     return SetParametersResult(
                         successful=False,
-                        reason=f'match_threshold must be a double in [0, 1], got {p.value!r}')
+                        reason=f'match_threshold must be a double in [0, 1] (or negative for '
+                               f'the threshold stored with the weights), got {p.value!r}')
             elif p.name == 'verify_threshold_px':
                 if p.type_ != Parameter.Type.DOUBLE or not p.value > 0.0:
                     return SetParametersResult(
@@ -589,8 +599,10 @@ class MatcherCore:
                                                  f'[-1, 1], got {p.value!r}')
         for p in params:
             if p.name == 'match_threshold' and self._engine is not None:
-                self._engine.match_threshold = p.value
-                self.get_logger().info(f'match_threshold set to {p.value:.3f}')
+                value = p.value if p.value >= 0 else self._weights_threshold
+                self._engine.match_threshold = value
+                self.get_logger().info(f'match_threshold set to {value:.3f}'
+                                       + ('' if p.value >= 0 else ' (from the weights file)'))
             elif p.name == 'refine_min_correlation':
                 self._refiner.min_correlation = float(p.value)
                 self.get_logger().info(f'refine_min_correlation set to {p.value:.3f}')
