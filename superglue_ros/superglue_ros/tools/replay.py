@@ -11,7 +11,8 @@ Correspondences message is recorded into a rosbag2 in the output directory, next
 report.json, report.md and PNG plots (see ``superglue_ros.replay``).
 
 Without a BAG (or with ``--demo``) a bag of the bundled TUM frames is generated in
-OUT/demo_bag and replayed as fast as possible.
+OUT/demo_bag and replayed as fast as possible, and scored against the frames' bundled reference
+poses (SIFT structure from motion, camera fr3) unless ``--groundtruth`` is given.
 
 The camera's CameraInfo (``--camera``, else the bag's) goes to the matcher before the first
 frame, as a camera driver publishes it: the matcher verifies with the essential matrix and
@@ -39,7 +40,7 @@ import signal
 import sys
 from typing import Optional, Sequence
 
-from .demo_bag import make_demo_bag
+from .demo_bag import DATA as DEMO_FRAMES, make_demo_bag
 from ..replay import ReplayError, ReplayInterrupted
 from ..replay.bag import STORAGES
 from ..replay.run import check_window, MATCHERS, run_replay
@@ -158,6 +159,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rate = 1.0 if args.rate is None else args.rate
     try:
         check_window(args.window)  # before generating a demo bag
+        if demo and args.groundtruth is None:
+            # The bundled frames come with reference poses (SIFT structure from motion), so
+            # the demo scores the relative pose too, on real camera motion.
+            args.groundtruth = str(DEMO_FRAMES / 'groundtruth.txt')
+            args.camera = args.camera or 'fr3'
+            print('superglue-replay: scoring the demo against the bundled reference poses '
+                  '(SIFT structure from motion, data/README.md), camera fr3', file=sys.stderr)
         if demo:
             bag = out / 'demo_bag'
             if not (bag / 'metadata.yaml').is_file():
