@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROSDEP_KEYS = {
     'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'torch': 'python3-torch',
     'yaml': 'python3-yaml', 'matplotlib': 'python3-matplotlib', 'tqdm': 'python3-tqdm',
+    'scipy': 'python3-scipy',
     'rosbags': 'python3-rosbags-pip', 'rclpy': 'rclpy', 'message_filters': 'message_filters',
     'cv_bridge': 'cv_bridge', 'ament_index_python': 'ament_index_python',
     'launch': 'launch', 'launch_ros': 'launch_ros', 'sensor_msgs': 'sensor_msgs',
