@@ -81,13 +81,24 @@ def test_reference_poses_feed_the_tum_evaluation(tmp_path, capsys):
     assert seq.frames[2].rgb == (src / '101.000000.png').resolve()
 
 
-def test_reference_poses_refuse_what_they_cannot_reconstruct(tmp_path):
+def test_reference_poses_refuse_what_they_cannot_reconstruct(tmp_path, capsys):
     from superglue_ros.tools.eval import main as eval_main
     with pytest.raises(ValueError, match='at least 2 images'):
         reference_poses([np.zeros((480, 640), np.uint8)], CAMERA)
     blank = [np.full((480, 640), 128, np.uint8)] * 3
     with pytest.raises(ValueError, match='enough verified SIFT matches'):
         reference_poses(blank, CAMERA)
+    # Frames it cannot register are named once per run of consecutive frames.
+    images, _ = two_plane_sequence(3)
+    src = tmp_path / 'frames'
+    src.mkdir()
+    for k, image in enumerate(images + [np.full((480, 640), 128, np.uint8)] * 2):
+        cv2.imwrite(str(src / f'frame{k}.png'), image)
+    assert eval_main(['reference-poses', str(src), str(tmp_path / 'seq'), '--camera', 'fr1',
+                      '--max-gap', '2', '--max-features', '2000']) == 0
+    printed = capsys.readouterr().out
+    assert 'not timestamps' in printed
+    assert '2 frames not registered' in printed and 'frame3.png .. frame4.png (2)' in printed
     empty = tmp_path / 'empty'
     empty.mkdir()
     assert eval_main(['reference-poses', str(empty), str(tmp_path / 'out'), '--camera',

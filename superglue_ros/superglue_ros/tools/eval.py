@@ -193,9 +193,20 @@ def cmd_reference_poses(args: argparse.Namespace) -> Dict:
           f'points, {info["observations"]} observations; reprojection error after bundle '
           f'adjustment: median {info["median_px"]:.2f} px, 90 % {info["p90_px"]:.2f} px, '
           f'{info["within_1px"]:.1f} % within 1 px')
-    lost = [str(files[k].name) for k, p in enumerate(ref.poses) if p is None]
+    lost = [k for k, p in enumerate(ref.poses) if p is None]
     if lost:
-        print(f'not registered (left out of groundtruth.txt): {", ".join(lost)}')
+        # Runs of consecutive frames, so a long sequence prints a few lines, not hundreds.
+        runs = [[lost[0], lost[0]]]
+        for k in lost[1:]:
+            if k == runs[-1][1] + 1:
+                runs[-1][1] = k
+            else:
+                runs.append([k, k])
+        spans = [files[a].name if a == b else f'{files[a].name} .. {files[b].name} ({b - a + 1})'
+                 for a, b in runs]
+        print(f'{len(lost)} frames not registered (left out of groundtruth.txt; too little '
+              f'parallax to triangulate, as under pure rotation, or no verified matches): '
+              f'{", ".join(spans)}')
     print(f'wrote {folder}/rgb.txt and groundtruth.txt: score matchers with '
           f'`superglue-eval tum {folder} --camera {args.camera} --gaps ...`. The poses come '
           f'from SIFT matches, so the SIFT baseline is favoured against them; the ORB '
