@@ -11,9 +11,8 @@ import pytest
 
 from superglue_ros.datasets.rgbd import Camera, TumSequence
 from superglue_ros.datasets.synthetic_rgbd import CAMERA, camera_pose, render
-from superglue_ros.evaluation.reference_poses import (build_tracks, matrix_to_quaternion,
-                                                      reference_poses)
-from superglue_ros.geometry import relative_pose_error
+from superglue_ros.evaluation.reference_poses import build_tracks, reference_poses
+from superglue_ros.geometry import relative_pose_error, rotation_to_quaternion
 
 DATA = Path(__file__).resolve().parents[1] / 'superglue_ros' / 'data' / 'tum_freiburg'
 
@@ -119,4 +118,4 @@ def test_quaternion_of_every_rotation_angle(angle):
     axis = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
     r = cv2.Rodrigues(axis * angle)[0]
     from superglue_ros.datasets.rgbd import quat_to_matrix
-    assert np.allclose(quat_to_matrix(matrix_to_quaternion(r)), r, atol=1e-9)
+    assert np.allclose(quat_to_matrix(np.array(rotation_to_quaternion(r))), r, atol=1e-9)

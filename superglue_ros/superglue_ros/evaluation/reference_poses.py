@@ -15,16 +15,22 @@ The bundle adjustment's reprojection error says how far the poses can be trusted
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from .motion import undistorted_pixels
+from ..classical import nn_ratio_mutual
 from ..datasets.rgbd import Camera
+from ..features import Features, SiftExtractor
+from ..geometry import rotation_to_quaternion
 
 Tracks = List[Dict[int, int]]  # per track: frame index -> keypoint index
+# Verified pairs: (i, j) -> ([M x 2] keypoint indices of the RANSAC inliers, essential matrix).
+Verified = Dict[Tuple[int, int], Tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -50,48 +56,35 @@ class ReferencePoses:
                 'frame_inliers': self.frame_inliers}
 
 
-def root_sift(gray: np.ndarray, camera: Camera, max_features: int
-              ) -> Tuple[np.ndarray, np.ndarray]:
-    """SIFT keypoints as undistorted pinhole pixels [N x 2] and RootSIFT descriptors."""
-    kps, desc = cv2.SIFT_create(max_features).detectAndCompute(gray, None)
-    if desc is None or not kps:
-        return np.zeros((0, 2)), np.zeros((0, 128), np.float32)
-    desc = np.sqrt(desc / (desc.sum(1, keepdims=True) + 1e-7)).astype(np.float32)
-    pts = np.array([k.pt for k in kps], np.float64)
-    pts = cv2.undistortPoints(pts.reshape(-1, 1, 2), camera.k, camera.d,
-                              P=camera.k).reshape(-1, 2)
-    return pts, desc
+def root_sift(image: np.ndarray, camera: Camera, max_features: int) -> Features:
+    """SIFT features with RootSIFT descriptors, keypoints as undistorted pinhole pixels."""
+    f = SiftExtractor(max_features)(image)
+    desc = np.sqrt(f.descriptors / (f.descriptors.sum(1, keepdims=True) + 1e-7))
+    return replace(f, descriptors=desc.astype(np.float32),
+                   keypoints=undistorted_pixels(camera, f.keypoints))
 
 
-def verified_matches(points: Sequence[np.ndarray], descriptors: Sequence[np.ndarray],
-                     k: np.ndarray, max_gap: int, ratio: float = 0.8,
-                     ransac_px: float = 1.0, min_inliers: int = 30
-                     ) -> Dict[Tuple[int, int], np.ndarray]:
+def verified_matches(features: Sequence[Features], k: np.ndarray, max_gap: int,
+                     ratio: float = 0.8, ransac_px: float = 1.0, min_inliers: int = 30
+                     ) -> Verified:
     """Mutual ratio-test matches of frames up to ``max_gap`` apart, essential-RANSAC inliers.
 
-    Returns {(i, j): [M x 2] keypoint indices} for the pairs with at least ``min_inliers``.
+    Returns the pairs with at least ``min_inliers``, with their essential matrix.
     """
-    bf = cv2.BFMatcher(cv2.NORM_L2)
     out = {}
-    n = len(points)
+    n = len(features)
     for i in range(n):
         for j in range(i + 1, min(n, i + max_gap + 1)):
-            if len(descriptors[i]) < 2 or len(descriptors[j]) < 2:
+            i0, i1, _ = nn_ratio_mutual(features[i], features[j], ratio)
+            if len(i0) < min_inliers:
                 continue
-            back = {m.queryIdx: m.trainIdx for m in bf.match(descriptors[j], descriptors[i])}
-            good = np.array([(a.queryIdx, a.trainIdx)
-                             for a, b in bf.knnMatch(descriptors[i], descriptors[j], k=2)
-                             if a.distance < ratio * b.distance
-                             and back.get(a.trainIdx) == a.queryIdx], np.int64).reshape(-1, 2)
-            if len(good) < min_inliers:
-                continue
-            _, mask = cv2.findEssentialMat(points[i][good[:, 0]], points[j][good[:, 1]], k,
-                                           cv2.RANSAC, 0.9999, ransac_px)
-            if mask is None:
-                continue
-            inliers = good[mask.ravel().astype(bool)]
+            e, mask = cv2.findEssentialMat(features[i].keypoints[i0], features[j].keypoints[i1],
+                                           k, cv2.RANSAC, 0.9999, ransac_px)
+            if e is None or e.shape != (3, 3):
+                continue  # None, or several stacked solutions of a degenerate sample
+            inliers = np.stack([i0, i1], 1)[mask.ravel().astype(bool)]
             if len(inliers) >= min_inliers:
-                out[(i, j)] = inliers
+                out[(i, j)] = (inliers, e)
     return out
 
 
@@ -173,14 +166,11 @@ class _Reconstruction:
             if ok:
                 self.xyz[tid] = x
 
-    def start(self, matches: Dict[Tuple[int, int], np.ndarray]) -> None:
+    def start(self, verified: Verified) -> None:
         """Two-view start: the verified pair whose points show the most parallax."""
         best, best_score = None, -1.0
-        for (i, j), m in matches.items():
+        for (i, j), (m, e) in verified.items():
             p0, p1 = self.kp[i][m[:, 0]], self.kp[j][m[:, 1]]
-            e, _ = cv2.findEssentialMat(p0, p1, self.k, cv2.RANSAC, 0.9999, 1.0)
-            if e is None or e.shape != (3, 3):
-                continue
             inliers, r, t, _ = cv2.recoverPose(e, p0, p1, self.k)
             score = inliers * min(1.0, float(np.median(np.linalg.norm(p1 - p0, axis=1))) / 40)
             if score > best_score:
@@ -190,7 +180,7 @@ class _Reconstruction:
         i, j, r, t = best
         self.r[i], self.t[i] = np.eye(3), np.zeros(3)
         self.r[j], self.t[j] = r, t
-        self.inliers[i] = self.inliers[j] = len(matches[(i, j)])
+        self.inliers[i] = self.inliers[j] = len(verified[(i, j)][0])
         self.triangulate(j)
 
     def register_all(self, min_inliers: int) -> None:
@@ -282,12 +272,12 @@ def reference_poses(images: Sequence[np.ndarray], camera: Camera, max_gap: int =
     """
     if len(images) < 2:
         raise ValueError(f'reference poses need at least 2 images, got {len(images)}')
-    grays = [img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) for img in images]
-    feats = [root_sift(g, camera, max_features) for g in grays]
-    points = [f[0] for f in feats]
-    matches = verified_matches(points, [f[1] for f in feats], camera.k, max_gap)
-    rec = _Reconstruction(points, build_tracks(matches), camera.k, max_px, min_angle_deg)
-    rec.start(matches)
+    feats = [root_sift(image, camera, max_features) for image in images]
+    verified = verified_matches(feats, camera.k, max_gap)
+    tracks = build_tracks({pair: m for pair, (m, _) in verified.items()})
+    points = [f.keypoints.astype(np.float64) for f in feats]
+    rec = _Reconstruction(points, tracks, camera.k, max_px, min_angle_deg)
+    rec.start(verified)
     rec.register_all(min_inliers)
     residual = bundle_adjust(rec)
     poses: List[Optional[np.ndarray]] = []
@@ -308,23 +298,6 @@ def reference_poses(images: Sequence[np.ndarray], camera: Camera, max_gap: int =
         frame_inliers=list(rec.inliers))
 
 
-def matrix_to_quaternion(r: np.ndarray) -> np.ndarray:
-    """3x3 rotation -> (qx, qy, qz, qw), stable for every angle (largest-component branch)."""
-    tr = np.trace(r)
-    if tr > 0:
-        s = 2 * np.sqrt(tr + 1)
-        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, s / 4]
-    else:
-        i = int(np.argmax(np.diag(r)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2 * np.sqrt(1 + r[i, i] - r[j, j] - r[k, k])
-        q = [0.0] * 4
-        q[i], q[j], q[k] = s / 4, (r[j, i] + r[i, j]) / s, (r[k, i] + r[i, k]) / s
-        q[3] = (r[k, j] - r[j, k]) / s
-    q = np.array(q)
-    return q / np.linalg.norm(q)
-
-
 def write_tum_folder(out: Path, stamps: Sequence[float], images: Sequence[Path],
                      poses: Sequence[Optional[np.ndarray]]) -> Path:
     """Write rgb.txt and groundtruth.txt (registered frames only) for ``superglue-eval tum``.
@@ -342,7 +315,7 @@ def write_tum_folder(out: Path, stamps: Sequence[float], images: Sequence[Path],
         inside = image.is_absolute() and root in image.parents
         rgb.append(f'{stamp:.6f} {image.relative_to(root) if inside else image}')
         if pose is not None:
-            q, c = matrix_to_quaternion(pose[:3, :3]), pose[:3, 3]
+            q, c = rotation_to_quaternion(pose[:3, :3]), pose[:3, 3]
             truth.append(f'{stamp:.6f} ' + ' '.join(f'{v:.9f}' for v in (*c, *q)))
     (out / 'rgb.txt').write_text('\n'.join(rgb) + '\n')
     (out / 'groundtruth.txt').write_text('\n'.join(truth) + '\n')

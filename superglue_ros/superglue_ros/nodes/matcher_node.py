@@ -543,7 +543,6 @@ class MatcherCore:
             engine = ClassicalEngine(matcher, self._param('max_keypoints'),
                                      max(threshold, 0.0),
                                      device=self._param('device'), fp16=self._param('fp16'))
-            self._weights_threshold = 0.0
             if engine.device_warning:
                 self.get_logger().warning(engine.device_warning)
             if self._param('descriptor_type') != engine.descriptor_type:
