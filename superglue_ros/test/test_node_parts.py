@@ -96,3 +96,31 @@ def test_graph_reports_a_stopped_executor():
         with pytest.raises(GraphError, match='boom'):
             graph.wait_for(lambda: False, 10.0)
     assert not wait_for(lambda: False, 0.05)
+
+
+def test_graph_close_waits_for_running_callbacks(capfd):
+    # A callback still running when the graph closes must finish against a live node: before,
+    # rclpy's executor shutdown returned at once and the node was destroyed under it ("cannot
+    # use Destroyable", printed as "exception was never retrieved").
+    from std_msgs.msg import String
+    entered, outcome = threading.Event(), []
+    with Graph(domain_id(31), threads=2) as graph:
+        node = graph.create_node('sg_graph_close_test')
+        publisher = node.create_publisher(String, 'sg_graph_close_topic', 1)
+
+        def slow_callback():
+            if entered.is_set():
+                return
+            entered.set()
+            time.sleep(0.5)
+            try:
+                publisher.publish(String(data='late'))
+                outcome.append('published')
+            except Exception as exc:  # noqa: BLE001 - the failure this test is about
+                outcome.append(repr(exc))
+        node.create_timer(0.01, slow_callback)
+        assert entered.wait(10.0)
+    assert outcome == ['published']
+    import gc
+    gc.collect()
+    assert 'never retrieved' not in capfd.readouterr().err

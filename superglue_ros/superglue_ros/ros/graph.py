@@ -9,6 +9,7 @@ daemon thread, and the calling thread free to publish, wait and read the nodes' 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterable, List, Optional
@@ -102,12 +103,27 @@ class Graph:
         """Create a plain rclpy node in this graph (a driver or a recorder) and spin it."""
         return self.add(rclpy.create_node(name, context=self.context, **kwargs))
 
-    def remove(self, node, settle: float = 0.2) -> None:
-        """Stop spinning ``node`` and destroy it."""
+    def remove(self, node, timeout: float = 5.0) -> None:
+        """Stop spinning ``node`` and destroy it once its running callbacks have finished."""
         self.executor.remove_node(node)
         self.nodes.remove(node)
-        time.sleep(settle)  # let callbacks already handed to executor threads finish
+        self._wait_for_callbacks(timeout)
         node.destroy_node()
+
+    def _wait_for_callbacks(self, timeout: float) -> bool:
+        """Wait until the callbacks already handed to the executor's threads have finished.
+
+        rclpy's ``MultiThreadedExecutor`` gives each ready callback to a thread pool and keeps
+        its task in ``_futures``; neither ``remove_node`` nor ``shutdown`` waits for them (in
+        Jazzy ``shutdown`` returns at once). A node destroyed under a running callback fails
+        it ("cannot use Destroyable", printed as "exception was never retrieved"). Returns
+        False when some callback is still running after ``timeout`` seconds.
+        """
+        tasks = getattr(self.executor, '_futures', None)
+        if tasks is None:  # an executor without that list: give running callbacks a moment
+            time.sleep(min(timeout, 0.2))
+            return True
+        return wait_for(lambda: all(task.done() for task in list(tasks)), timeout)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float,
                  period: float = 0.01) -> bool:
@@ -117,9 +133,13 @@ class Graph:
     def close(self) -> None:
         """Shut the executor down, destroy every node, shut the context down."""
         self.executor.shutdown(timeout_sec=5.0)
-        # Destroying a node under a spinning executor fails its pending callbacks ("exception
-        # was never retrieved: cannot use Destroyable"): wait for the spin thread to end first.
+        # Destroying a node under a running callback fails it ("exception was never retrieved:
+        # cannot use Destroyable"): wait for the spin thread to stop handing out callbacks,
+        # then for the callbacks it handed out to finish.
         self._thread.join(timeout=5.0)
+        if not self._wait_for_callbacks(5.0):
+            print(f'{self._thread.name}: a callback was still running 5 s after shutdown; '
+                  'destroying its node anyway', file=sys.stderr)
         for node in reversed(self.nodes):
             node.destroy_node()
         self.nodes.clear()
