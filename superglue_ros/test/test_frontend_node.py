@@ -118,7 +118,7 @@ def test_frontend_to_matcher_chain(harness, tmp_path):
 
 
 def test_keypoint_distribution_parameter(harness):
-    for value in ('grid', 'response'):
+    for value in ('grid', 'grid_distinct', 'response'):
         node = FrontendNode(context=harness.context, parameter_overrides=[
             Parameter('keypoint_distribution', value=value)])
         try:

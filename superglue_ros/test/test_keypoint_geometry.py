@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from superglue_ros.engine import MatchingEngine
-from superglue_ros.features import Features, OrbExtractor, spread_by_cells
+from superglue_ros.features import (Features, OrbExtractor, spread_by_cells,
+                                    suppress_duplicates)
 from superglue_ros.models.superglue import keypoint_geometry, SuperGlue
 from superglue_ros.training.train import warm_start
 from superglue_ros.weights import default_weights_path, load_weights, save_weights
@@ -112,6 +113,36 @@ def test_grid_distribution_covers_low_texture_regions():
     right = lambda f: int((f.keypoints[:, 0] > 340).sum())  # noqa: E731
     assert len(grid) == 500
     assert right(grid) > 2 * right(resp)
+
+
+def test_suppress_duplicates_is_greedy_by_response():
+    pts = np.array([[0, 0], [1.5, 0], [3, 0], [10, 10], [10, 11.9], [30, 30]], np.float32)
+    resp = np.array([1.0, 3.0, 2.0, 1.0, 0.5, 0.1], np.float32)
+    # 1 (strongest) removes 0 and 2 (both within 2 px); 0 being gone, nothing else removes 2
+    # twice; 3 removes 4; 5 stands alone.
+    assert list(suppress_duplicates(pts, resp, 2.0)) == [1, 3, 5]
+    # A chain: 2 is 1.5 px from 1 only, so once 1 is removed by 0, 2 survives.
+    chain = np.array([[0, 0], [1.5, 0], [3, 0]], np.float32)
+    assert list(suppress_duplicates(chain, np.array([3.0, 2.0, 1.0]), 2.0)) == [0, 2]
+    assert list(suppress_duplicates(pts[:1], resp[:1], 2.0)) == [0]
+    assert len(suppress_duplicates(np.zeros((0, 2)), np.zeros(0), 2.0)) == 0
+
+
+def test_grid_distinct_keeps_one_keypoint_per_corner(frames):
+    gray = cv2.imread(str(frames[0]), cv2.IMREAD_GRAYSCALE)
+    grid = OrbExtractor(1024, distribution='grid')(gray)
+    distinct = OrbExtractor(1024, distribution='grid_distinct')(gray)
+    assert len(distinct) == len(grid) == 1024
+
+    def close_pairs(f):
+        d = np.linalg.norm(f.keypoints[:, None] - f.keypoints[None], axis=2)
+        return int((d[np.triu_indices(len(f), 1)] <= 2.0).sum())
+    # ORB finds most corners again at other levels: the grid has hundreds of such pairs.
+    assert close_pairs(grid) > 200
+    assert close_pairs(distinct) == 0
+    # The freed budget goes to other corners: more of the image is covered.
+    cells = lambda f: len({(int(x) // 16, int(y) // 16) for x, y in f.keypoints})  # noqa: E731
+    assert cells(distinct) > cells(grid)
 
 
 def test_unknown_distribution_is_refused():

@@ -16,15 +16,9 @@ import cv2
 import numpy as np
 
 from .rgbd import Camera
+from ..geometry import rotation_to_quaternion
 
 CAMERA = Camera(640, 480, 525.0, 525.0, 319.5, 239.5)
-
-
-def _matrix_to_quat(r: np.ndarray) -> np.ndarray:
-    """3x3 rotation -> (qx, qy, qz, qw)."""
-    w = np.sqrt(max(1e-12, 1 + r[0, 0] + r[1, 1] + r[2, 2])) / 2
-    return np.array([(r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w),
-                     (r[1, 0] - r[0, 1]) / (4 * w), w])
 
 
 def camera_pose(t: float) -> np.ndarray:
@@ -87,7 +81,7 @@ def write_sequence(out: Path, texture_path: Optional[Path] = None, frames: int =
     gt_lines = ['# ground truth trajectory', '# timestamp tx ty tz qx qy qz qw']
     for t in np.arange(-0.05, frames / rate + 0.05, 0.01):
         pose = camera_pose(t)
-        q = _matrix_to_quat(pose[:3, :3])
+        q = rotation_to_quaternion(pose[:3, :3])
         gt_lines.append(f'{t0 + t:.4f} ' + ' '.join(f'{v:.6f}' for v in [*pose[:3, 3], *q]))
     (out / 'rgb.txt').write_text('\n'.join(rgb_lines) + '\n')
     (out / 'depth.txt').write_text('\n'.join(depth_lines) + '\n')

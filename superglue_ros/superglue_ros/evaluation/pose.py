@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .baselines import MatchFn, run_matcher
+from .motion import undistorted_pixels
 from ..features import OrbExtractor, to_gray
 from ..geometry import epipolar_error, estimate_pose, pose_auc, relative_pose_error
 
@@ -167,12 +168,6 @@ def write_synthetic_pairs(image_paths: Sequence[Path], out_dir: Path, seed: int 
     return pairs
 
 
-def undistorted_pixels(points: np.ndarray, camera) -> np.ndarray:
-    """Pixels [N x 2] of a distorted camera (datasets.rgbd.Camera) -> ideal pinhole pixels."""
-    n = camera.undistort(np.asarray(points, np.float64).reshape(-1, 2))
-    return n * [camera.fx, camera.fy] + [camera.cx, camera.cy]
-
-
 def pair_pose_error(points0: np.ndarray, points1: np.ndarray, camera, t_1_0: np.ndarray,
                     ransac_px: float = 1.0) -> Tuple[float, float, int]:
     """(rotation error, translation direction error [deg], essential-matrix inliers).
@@ -183,7 +178,7 @@ def pair_pose_error(points0: np.ndarray, points1: np.ndarray, camera, t_1_0: np.
     """
     if len(points0) < 5:
         return float('inf'), float('inf'), 0
-    p0, p1 = undistorted_pixels(points0, camera), undistorted_pixels(points1, camera)
+    p0, p1 = undistorted_pixels(camera, points0), undistorted_pixels(camera, points1)
     est = estimate_pose(p0, p1, camera.k, camera.k, ransac_px)
     if est is None:
         return float('inf'), float('inf'), 0

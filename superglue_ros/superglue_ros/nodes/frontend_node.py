@@ -87,7 +87,9 @@ class FrontendNode(Node):
                 integer_range=[IntegerRange(from_value=0, to_value=256, step=1)])),
             ('keypoint_distribution', 'grid', ParameterDescriptor(
                 description='Which ORB keypoints are kept: grid (spread over the image, '
-                            'ORB-SLAM style) | response (the strongest, wherever they are)',
+                            'ORB-SLAM style) | grid_distinct (the same, one keypoint per '
+                            'corner across pyramid levels) | response (the strongest, '
+                            'wherever they are)',
                 read_only=True)),
         ])
         distribution = self._param('keypoint_distribution')

@@ -31,6 +31,7 @@ from superglue_ros_msgs.msg import Correspondences
 
 from ..backend.ba import matches_from_message, SlidingWindowBA
 from ..datasets.rgbd import Camera, load_camera
+from ..geometry import rotation_to_quaternion
 from ..ros.graph import reliable_qos
 from ..ros.sync import stamp_ns, time_ns, to_time
 from ..ros.throttle import ThrottledLogger
@@ -40,17 +41,6 @@ NODE_NAME = 'reference_backend'
 DEPTH_SLOP_NS = 20_000_000  # depth image at most this far from a keyframe stamp
 
 
-def _matrix_to_quat(r: np.ndarray):
-    """3x3 rotation -> (x, y, z, w), numerically safe for every rotation."""
-    import cv2
-    axis_angle = cv2.Rodrigues(r)[0].ravel()
-    angle = float(np.linalg.norm(axis_angle))
-    if angle < 1e-12:
-        return 0.0, 0.0, 0.0, 1.0
-    x, y, z = axis_angle / angle * np.sin(angle / 2)
-    return float(x), float(y), float(z), float(np.cos(angle / 2))
-
-
 def pose_message(pose: np.ndarray, stamp, frame_id: str) -> PoseStamped:
     """Convert a camera-to-map 4x4 to geometry_msgs/PoseStamped."""
     msg = PoseStamped()
@@ -58,7 +48,7 @@ def pose_message(pose: np.ndarray, stamp, frame_id: str) -> PoseStamped:
     p = msg.pose.position
     p.x, p.y, p.z = (float(v) for v in pose[:3, 3])
     q = msg.pose.orientation
-    q.x, q.y, q.z, q.w = _matrix_to_quat(pose[:3, :3])
+    q.x, q.y, q.z, q.w = rotation_to_quaternion(pose[:3, :3])
     return msg
 
 

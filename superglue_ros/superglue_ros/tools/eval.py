@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..evaluation import baselines
+from ..features import OrbExtractor
 from ..weights import default_weights_path, WeightsError
 
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / 'shared' / 'data'
@@ -244,7 +245,7 @@ def _motion_results(args: argparse.Namespace, engines: Dict, make_pairs,
     """
     from ..classical import nn_ratio
     from ..evaluation import motion
-    from ..features import OrbExtractor, SiftExtractor
+    from ..features import SiftExtractor
     results: Dict[str, Dict] = {}
     for dist in args.distributions:
         pairs = make_pairs(OrbExtractor(args.max_keypoints, distribution=dist))
@@ -317,7 +318,6 @@ def cmd_verification(args: argparse.Namespace) -> Dict:
                          "estimators on one matcher's matches): drop it, or use --weights")
     from ..datasets.rgbd import load_camera, TumSequence
     from ..evaluation import motion, verification
-    from ..features import OrbExtractor
     seq = TumSequence(args.folder, load_camera(args.camera))
     chosen = motion.select_pairs(seq, np.arange(len(seq)), args.gaps, args.stride,
                                  min_covisibility=args.min_covisibility)
@@ -402,7 +402,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help='skip pairs whose frames overlap less (depth + pose)')
     st.add_argument('--max-keypoints', type=int, default=1024)
     st.add_argument('--distributions', nargs='+', default=['grid'],
-                    choices=['grid', 'response'], help='ORB keypoint distributions to compare')
+                    choices=list(OrbExtractor.DISTRIBUTIONS),
+                    help='ORB keypoint distributions to compare')
     st.add_argument('--no-sift', dest='sift', action='store_false',
                     help='skip the SIFT NN + ratio baseline')
     st.add_argument('--rendered-views', type=int, default=0, metavar='N',
