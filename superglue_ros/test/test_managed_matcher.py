@@ -31,8 +31,9 @@ class Lifecycle:
         self.harness = harness
         self.get = harness.node.create_client(GetState, f'{node_path}/get_state')
         self.change = harness.node.create_client(ChangeState, f'{node_path}/change_state')
-        assert self.get.wait_for_service(timeout_sec=20.0)
-        assert self.change.wait_for_service(timeout_sec=20.0)
+        # A node in its own process imports torch first: under load that takes well over 20 s.
+        assert self.get.wait_for_service(timeout_sec=60.0)
+        assert self.change.wait_for_service(timeout_sec=60.0)
 
     def _call(self, client, request):
         future = client.call_async(request)
@@ -178,7 +179,7 @@ def test_console_script_runs_and_stops_cleanly(harness, weights):
         # executor too.
         client = harness.node.create_client(MatchKeyframes, '/script/superglue_matcher/'
                                                             'match_keyframes')
-        assert client.wait_for_service(timeout_sec=20.0)
+        assert client.wait_for_service(timeout_sec=60.0)
         future = client.call_async(MatchKeyframes.Request(query_keyframe_id=5,
                                                           candidate_keyframe_ids=[1]))
         assert harness.wait_for(future.done, 20.0)
