@@ -82,12 +82,15 @@ def main() -> None:
     p.add_argument('--max-keypoints', type=int, default=1024)
     p.add_argument('--gaps', type=float, nargs='+', default=[0.1, 0.3, 0.5, 1.0])
     p.add_argument('--stride', type=int, default=2)
+    p.add_argument('--distribution', default='grid', choices=OrbExtractor.DISTRIBUTIONS,
+                   help='ORB keypoint distribution of the front-end')
     args = p.parse_args()
     engine = MatchingEngine.from_weights(args.weights or default_weights_path(), device='cpu')
     seq = TumSequence(args.folder, load_camera(args.camera))
     frames = split_by_time(seq.stamps)[1]
     chosen = motion.select_pairs(seq, frames, args.gaps, args.stride, min_covisibility=0.3)
-    pairs = motion.make_pairs(seq, chosen, OrbExtractor(args.max_keypoints))
+    pairs = motion.make_pairs(seq, chosen, OrbExtractor(args.max_keypoints,
+                                                          distribution=args.distribution))
     total: dict = {}
     for pair in pairs:
         for key, value in pair_breakdown(engine, pair).items():
