@@ -184,7 +184,7 @@ def test_tum_evaluation_on_a_synthetic_sequence(tmp_path, tiny_weights):
     rc = eval_main(['--weights', str(tiny_weights), '--device', 'cpu', '--out', str(out), 'tum',
                     str(folder), '--camera', str(folder / 'camera.yaml'), '--gaps', '0.1',
                     '0.3', '--stride', '3', '--max-keypoints', '400',
-                    '--distributions', 'grid', 'response'])
+                    '--distributions', 'grid', 'response', 'grid_distinct'])
     assert rc == 0
     res = json.loads(out.read_text())
     names = set(res['results'])
@@ -194,6 +194,8 @@ def test_tum_evaluation_on_a_synthetic_sequence(tmp_path, tiny_weights):
     # Exact ground truth on a textured plane: classical matching is nearly all correct.
     assert nn['depth_precision'] > 85 and nn['epipolar_precision'] > 85
     assert 0 < nn['depth_recall'] <= 100
+    assert 0 < nn['correct_per_pair'] <= nn['matches_per_pair']
+    assert 'superglue_orb [grid_distinct]' in names
     assert set(nn['by_gap']) == {'0.1', '0.3'}
     # Paired differences to ours on the same front-end, with their interval.
     vs = nn['vs_ours']['pose']
@@ -243,8 +245,10 @@ def test_depth_figures_are_nan_only_without_depth_truth():
     # on a number); without any depth ground truth the figures are not measured: NaN.
     nothing = summarize([{**row, 'gt_matches': 40}])
     assert nothing['depth_precision'] == 0 and nothing['depth_recall'] == 0
+    assert nothing['correct_per_pair'] == 0
     pose_only = summarize([{**row, 'matches': 10, 'gt_matches': 0}])
     assert np.isnan(pose_only['depth_precision']) and np.isnan(pose_only['depth_recall'])
+    assert np.isnan(pose_only['correct_per_pair'])
 
 
 def test_paired_auc_difference_interval():

@@ -333,6 +333,10 @@ def summarize(rows: Sequence[Dict[str, float]]) -> Dict[str, float]:
         'depth_recall': (100 * sum(r['gt_recalled'] for r in rows) / max(gt_matches, 1)
                          if depth_truth else float('nan')),
         'matches_per_pair': total / max(len(rows), 1),
+        # What a SLAM back-end gets: distinct, depth-verified correct matches. Recall alone
+        # does not compare front-ends, since their keypoints differ in how many have a partner.
+        'correct_per_pair': (sum(r['depth_correct'] for r in rows) / max(len(rows), 1)
+                             if depth_truth else float('nan')),
         'pairs': len(rows),
     })
     errors = [e for r in rows for e in r.get('localisation_errors', [])]

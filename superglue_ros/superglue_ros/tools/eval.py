@@ -93,7 +93,7 @@ def cmd_pairs(args: argparse.Namespace) -> Dict:
 
 TUM_COLUMNS = ['auc@5', 'auc@10', 'auc@20', 'rot_auc@20', 'epipolar_precision',
                'depth_precision', 'depth_recall', 'median_error_px', 'matches_per_pair',
-               'ms_per_pair']
+               'correct_per_pair', 'ms_per_pair']
 BASELINE_BINS = (0.1, 0.2, 0.35)  # rendered views: camera translation / median scene depth
 
 
