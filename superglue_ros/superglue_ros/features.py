@@ -155,6 +155,9 @@ def suppress_duplicates(points: np.ndarray, responses: np.ndarray, radius: float
     return np.nonzero(~removed)[0]
 
 
+DEFAULT_DISTRIBUTION = 'grid'  # of OrbExtractor, the front-end node and ImageMatcher
+
+
 class OrbExtractor:
     """ORB keypoints + descriptors with OpenCV.
 
@@ -174,7 +177,7 @@ class OrbExtractor:
 
     def __init__(self, max_keypoints: int = 1024, scale_factor: float = 1.2, n_levels: int = 8,
                  fast_threshold: int = 20, min_fast_threshold: int = 7,
-                 distribution: str = 'grid', cell_size: int = 32):
+                 distribution: str = DEFAULT_DISTRIBUTION, cell_size: int = 32):
         if distribution not in self.DISTRIBUTIONS:
             raise ValueError(f'distribution must be one of {self.DISTRIBUTIONS}, '
                              f'got {distribution!r}')
@@ -233,7 +236,8 @@ class SiftExtractor:
         return features.top_k(self.max_keypoints)[0]
 
 
-def make_extractor(features: str, max_keypoints: int, distribution: str = 'grid'):
+def make_extractor(features: str, max_keypoints: int,
+                   distribution: str = DEFAULT_DISTRIBUTION):
     """Front-end by name: 'orb' (``distribution`` as OrbExtractor's) or 'sift'."""
     if features == 'orb':
         return OrbExtractor(max_keypoints, distribution=distribution)

@@ -11,7 +11,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .engine import MatchingEngine, read_image
-from .features import Features, make_extractor, to_gray
+from .features import DEFAULT_DISTRIBUTION, Features, make_extractor, to_gray
 from .refinement import MatchRefiner
 
 ImageLike = Union[str, Path, np.ndarray]
@@ -61,7 +61,8 @@ class ImageMatcher:
     def __init__(self, weights: Optional[Union[str, Path]] = None, features: str = 'orb',
                  max_keypoints: int = 1024, device: str = 'auto', fp16: bool = False,
                  match_threshold: Optional[float] = None,
-                 sinkhorn_iterations: Optional[int] = None, distribution: str = 'grid',
+                 sinkhorn_iterations: Optional[int] = None,
+                 distribution: str = DEFAULT_DISTRIBUTION,
                  num_threads: int = 0, backend: str = 'torch',
                  refine: Union[bool, MatchRefiner] = True):
         overrides = {}

@@ -20,7 +20,7 @@ from .homography import PhotoConfig, photometric, warp_points
 from .pairs import pad_features, sample_features
 from .rgbd import Camera, depth_ground_truth, refine_relative_pose, TumSequence
 from ..classical import nn_mutual
-from ..features import Features, OrbExtractor
+from ..features import DEFAULT_DISTRIBUTION, Features, OrbExtractor
 
 
 @dataclass
@@ -38,7 +38,7 @@ class MotionPairConfig:
     rotation_deg: float = 10.0  # extra in-plane rotation of image 1 (uniform +-)
     scale: Tuple[float, float] = (0.9, 1.1)  # extra scale of image 1
     photo: PhotoConfig = field(default_factory=PhotoConfig)
-    distribution: str = 'grid'  # ORB keypoint distribution (features.OrbExtractor)
+    distribution: str = DEFAULT_DISTRIBUTION  # ORB keypoint distribution (OrbExtractor)
 
 
 def augmentation(width: int, height: int, rng: np.random.Generator, flip: bool,

@@ -27,7 +27,7 @@ from .homography import PhotoConfig, photometric, warp_points
 from .motion import augmentation, depth_pair_sample
 from .pairs import pad_features
 from .rgbd import Camera, depth_ground_truth, TumSequence
-from ..features import OrbExtractor
+from ..features import DEFAULT_DISTRIBUTION, OrbExtractor
 
 
 @dataclass
@@ -46,7 +46,7 @@ class NovelViewConfig:
     unmatched_radius: float = 5.0
     flip: float = 0.5  # probability of mirroring both images
     photo: PhotoConfig = field(default_factory=PhotoConfig)
-    distribution: str = 'grid'  # ORB keypoint distribution (features.OrbExtractor)
+    distribution: str = DEFAULT_DISTRIBUTION  # ORB keypoint distribution (OrbExtractor)
 
 
 def pinhole(camera: Camera) -> Camera:

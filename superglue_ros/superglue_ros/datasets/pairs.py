@@ -14,7 +14,7 @@ import numpy as np
 from .assignment import IGNORE, mutual_matches, sq_dist, UNMATCHED
 from .homography import (PhotoConfig, photometric, random_crop, sample_homography,
                          warp_points, WarpConfig)
-from ..features import Features, OrbExtractor, to_gray
+from ..features import DEFAULT_DISTRIBUTION, Features, OrbExtractor, to_gray
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
 
@@ -26,7 +26,7 @@ class PairConfig:
     width: int = 640
     height: int = 480
     num_keypoints: int = 512  # fixed per image; short sets are padded with dustbin points
-    distribution: str = 'grid'  # ORB keypoint distribution (features.OrbExtractor)
+    distribution: str = DEFAULT_DISTRIBUTION  # ORB keypoint distribution (OrbExtractor)
     match_radius: float = 3.0  # reprojection error [px] below which mutual NNs match
     unmatched_radius: float = 5.0  # no keypoint within this [px] -> dustbin; between: ignored
     warp: WarpConfig = field(default_factory=WarpConfig)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .baselines import MatchFn, run_matcher
 from .motion import undistorted_pixels
-from ..features import OrbExtractor, to_gray
+from ..features import DEFAULT_DISTRIBUTION, OrbExtractor, to_gray
 from ..geometry import epipolar_error, estimate_pose, pose_auc, relative_pose_error
 
 WIDTH, HEIGHT = 640, 480
@@ -85,8 +85,8 @@ def load_rotated(path: Path, rot: int, k: np.ndarray) -> Tuple[np.ndarray, np.nd
 
 
 def evaluate(pairs: Sequence[PosePair], image_dir: Path, matchers: Dict[str, MatchFn],
-             num_keypoints: int = 1024, ransac_px: float = 1.0, distribution: str = 'grid'
-             ) -> Dict[str, Dict]:
+             num_keypoints: int = 1024, ransac_px: float = 1.0,
+             distribution: str = DEFAULT_DISTRIBUTION) -> Dict[str, Dict]:
     """AUC@5/10/20 deg, precision, matching score, matches and ms per pair, per matcher."""
     extractor = OrbExtractor(num_keypoints, distribution=distribution)
     prepared = []

@@ -37,7 +37,7 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from superglue_ros_msgs.msg import Keypoints
 
-from ..features import Features, OrbExtractor
+from ..features import DEFAULT_DISTRIBUTION, Features, OrbExtractor
 from ..ros.conversions import image_to_gray, keypoints_from_features
 from ..ros.dds import transport_note, use_large_image_transport
 from ..ros.graph import reliable_qos
@@ -85,7 +85,7 @@ class FrontendNode(Node):
             ('max_descriptor_distance', 50, ParameterDescriptor(
                 description='Hamming distance up to which an ORB match counts as tracked',
                 integer_range=[IntegerRange(from_value=0, to_value=256, step=1)])),
-            ('keypoint_distribution', 'grid', ParameterDescriptor(
+            ('keypoint_distribution', DEFAULT_DISTRIBUTION, ParameterDescriptor(
                 description='Which ORB keypoints are kept: grid (spread over the image, '
                             'ORB-SLAM style) | grid_distinct (the same, one keypoint per '
                             'corner across pyramid levels) | response (the strongest, '

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..evaluation import baselines
-from ..features import OrbExtractor
+from ..features import DEFAULT_DISTRIBUTION, OrbExtractor
 from ..weights import default_weights_path, WeightsError
 
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / 'shared' / 'data'
@@ -401,7 +401,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     st.add_argument('--min-covisibility', type=float, default=0.3,
                     help='skip pairs whose frames overlap less (depth + pose)')
     st.add_argument('--max-keypoints', type=int, default=1024)
-    st.add_argument('--distributions', nargs='+', default=['grid'],
+    st.add_argument('--distributions', nargs='+', default=[DEFAULT_DISTRIBUTION],
                     choices=list(OrbExtractor.DISTRIBUTIONS),
                     help='ORB keypoint distributions to compare')
     st.add_argument('--no-sift', dest='sift', action='store_false',

@@ -34,7 +34,7 @@ from ..datasets.rgbd import load_camera, split_by_time, TumSequence
 from ..descriptors import adapt_scores, orb_to_float
 from ..engine import resolve_device
 from ..evaluation.motion import match_accuracy, select_pairs, summarize, undistorted_pixels
-from ..features import Features, OrbExtractor
+from ..features import DEFAULT_DISTRIBUTION, Features, OrbExtractor
 from ..geometry import estimate_pose, relative_pose_error
 from ..models import DEFAULT_MODEL, get_model, model_name
 from ..models.superglue import SuperGlue
@@ -460,7 +460,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='[s] frame gaps of the real validation pairs')
     p.add_argument('--val-stride', type=int, default=3,
                    help='every n-th validation frame starts real validation pairs')
-    p.add_argument('--distribution', nargs='+', default=['grid'],
+    p.add_argument('--distribution', nargs='+', default=[DEFAULT_DISTRIBUTION],
                    choices=list(OrbExtractor.DISTRIBUTIONS),
                    help='ORB keypoint distribution(s) of the training front-end; several '
                         'alternate by batch (validation uses the first)')
