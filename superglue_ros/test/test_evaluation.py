@@ -307,11 +307,12 @@ def test_rendered_views_evaluation_has_exact_truth_and_parallax(tmp_path, tiny_w
     views = motion.render_views(seq, [0, 5], per_frame=2, seed=3)
     assert len(views) == 4 and all(0.0 < v.baseline <= 0.35 for v in views)
     pairs = motion.make_rendered_pairs(views, OrbExtractor(400), (0.1, 0.2, 0.35))
-    for p in pairs:  # exact truth: matched keypoints project onto each other
+    for p in pairs:  # exact truth: matched keypoints project onto each other, up to ORB's
+        # localisation (a corner found at pyramid level L is known to about 1.2^L px)
         m = p.gt_matches0 >= 0
         assert m.sum() > 25
         err = np.linalg.norm(p.projections0[m] - p.features1.keypoints[p.gt_matches0[m]], axis=1)
-        assert np.median(err) < 1.0 and p.gap in (0.1, 0.2, 0.35)
+        assert np.median(err) < 1.5 and p.gap in (0.1, 0.2, 0.35)
     both = motion.evaluate(pairs, {'nn': baselines.nn_mutual,
                                    'refined': baselines.Refined(baselines.nn_mutual)})
     res = both['nn']
