@@ -124,3 +124,27 @@ def test_graph_close_waits_for_running_callbacks(capfd):
     import gc
     gc.collect()
     assert 'never retrieved' not in capfd.readouterr().err
+
+
+def test_graph_close_with_callbacks_queued_in_the_executor(capfd):
+    # Callbacks still queued in the executor's thread pool when the graph closes: rclpy's
+    # shutdown destroys the guard condition they trigger when they start, so each failed with
+    # "cannot use Destroyable" ("exception was never retrieved") unless they ran first.
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    ran = []
+    with Graph(domain_id(32), threads=2) as graph:
+        node = graph.create_node('sg_graph_queue_test')
+        group = ReentrantCallbackGroup()
+
+        def busy():
+            ran.append(1)
+            time.sleep(0.02)
+        for _ in range(8):
+            node.create_timer(0.001, busy, callback_group=group)
+        assert graph.wait_for(lambda: len(ran) > 20, 10.0)
+    time.sleep(0.3)  # the queued callbacks run (or fail) on the pool's threads
+    del graph, node, busy  # the executor holds the tasks: a failed one reports when freed
+    import gc
+    gc.collect()
+    err = capfd.readouterr().err
+    assert 'never retrieved' not in err and 'Destroyable' not in err, err

@@ -107,23 +107,33 @@ class Graph:
         """Stop spinning ``node`` and destroy it once its running callbacks have finished."""
         self.executor.remove_node(node)
         self.nodes.remove(node)
-        self._wait_for_callbacks(timeout)
+        self._drain(timeout)
         node.destroy_node()
 
-    def _wait_for_callbacks(self, timeout: float) -> bool:
+    def _drain(self, timeout: float) -> bool:
         """Wait until the callbacks already handed to the executor's threads have finished.
 
         rclpy's ``MultiThreadedExecutor`` gives each ready callback to a thread pool and keeps
         its task in ``_futures``; neither ``remove_node`` nor ``shutdown`` waits for them (in
-        Jazzy ``shutdown`` returns at once). A node destroyed under a running callback fails
-        it ("cannot use Destroyable", printed as "exception was never retrieved"). Returns
-        False when some callback is still running after ``timeout`` seconds.
+        Jazzy ``shutdown`` returns at once). A callback that starts or runs after its node is
+        destroyed, or after ``shutdown`` destroyed the executor's guard condition (each
+        callback triggers it), fails with "cannot use Destroyable", printed as "exception was
+        never retrieved". Waits twice: the spin thread may still hand out callbacks of the
+        last wait it returned from. Returns False when some are still running after
+        ``timeout`` seconds.
         """
         tasks = getattr(self.executor, '_futures', None)
         if tasks is None:  # an executor without that list: give running callbacks a moment
             time.sleep(min(timeout, 0.2))
             return True
-        return wait_for(lambda: all(task.done() for task in list(tasks)), timeout)
+        end = time.monotonic() + timeout
+
+        def finished() -> bool:
+            return all(task.done() for task in list(tasks))
+        if not wait_for(finished, max(end - time.monotonic(), 0.0)):
+            return False
+        time.sleep(0.05)
+        return wait_for(finished, max(end - time.monotonic(), 0.0))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float,
                  period: float = 0.01) -> bool:
@@ -131,15 +141,16 @@ class Graph:
         return wait_for(predicate, timeout, period, check=self.check)
 
     def close(self) -> None:
-        """Shut the executor down, destroy every node, shut the context down."""
+        """Stop spinning, let handed-out callbacks finish, destroy every node and the context."""
+        # Order matters (see _drain): first no new callbacks, then the running ones finish while
+        # the nodes and the executor's guard condition still exist, then shutdown and destroy.
+        for node in self.nodes:
+            self.executor.remove_node(node)
+        if not self._drain(5.0):
+            print(f'{self._thread.name}: a callback was still running 5 s after the graph '
+                  'closed; destroying its node anyway', file=sys.stderr)
         self.executor.shutdown(timeout_sec=5.0)
-        # Destroying a node under a running callback fails it ("exception was never retrieved:
-        # cannot use Destroyable"): wait for the spin thread to stop handing out callbacks,
-        # then for the callbacks it handed out to finish.
         self._thread.join(timeout=5.0)
-        if not self._wait_for_callbacks(5.0):
-            print(f'{self._thread.name}: a callback was still running 5 s after shutdown; '
-                  'destroying its node anyway', file=sys.stderr)
         for node in reversed(self.nodes):
             node.destroy_node()
         self.nodes.clear()
