@@ -89,8 +89,8 @@ def main() -> None:
     seq = TumSequence(args.folder, load_camera(args.camera))
     frames = split_by_time(seq.stamps)[1]
     chosen = motion.select_pairs(seq, frames, args.gaps, args.stride, min_covisibility=0.3)
-    pairs = motion.make_pairs(seq, chosen, OrbExtractor(args.max_keypoints,
-                                                          distribution=args.distribution))
+    extractor = OrbExtractor(args.max_keypoints, distribution=args.distribution)
+    pairs = motion.make_pairs(seq, chosen, extractor)
     total: dict = {}
     for pair in pairs:
         for key, value in pair_breakdown(engine, pair).items():
