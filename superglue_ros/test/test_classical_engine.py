@@ -9,7 +9,7 @@ import pytest
 from superglue_ros.classical import ClassicalEngine, nn_ratio_mutual
 from superglue_ros.features import Features, OrbExtractor
 from superglue_ros.inputs import DESCRIPTOR_MISMATCH, InputError, NON_FINITE
-from superglue_ros.tools.demo_bag import bundled_frames
+from superglue_ros.tools.demo import bundled_frames
 
 
 def _features(n=400):

@@ -225,3 +225,34 @@ def test_rendered_view_pairs_train(tmp_path):
     cfg = json.loads((out / 'config.json').read_text())
     assert len(cfg['rgbd_train_frames'][0]) == 30 and not cfg['rgbd_val_frames'][0]
     assert load_checkpoint(out / 'best.pt')['step'] == 4
+
+
+def test_loader_workers_train_and_exit_cleanly(tmp_path):
+    """Spawned loader workers (the GPU recipe's path) deliver RGB-D pairs and leave quietly.
+
+    A subprocess, as a real run: the workers' exit and whatever native code prints on the way
+    out are part of what is checked.
+    """
+    import os
+    import subprocess
+    import sys
+    from superglue_ros.datasets.synthetic_rgbd import write_sequence
+    seq = write_sequence(tmp_path / 'seq', frames=30)
+    out = tmp_path / 'run'
+    small = {'descriptor_dim': 32, 'input_dim': 256, 'descriptor_type': 'orb',
+             'keypoint_encoder': [16, 32], 'gnn_layers': 1, 'num_heads': 4,
+             'sinkhorn_iterations': 10}
+    args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
+            '--steps', '6', '--batch-size', '2', '--num-keypoints', '96',
+            '--val-every', '3', '--workers', '2', '--split-block', '0',
+            '--real-fraction', '0.5', '--novel-fraction', '0.5', '--device', 'cpu',
+            '--threads', '1', '--model', json.dumps(small)]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    run = subprocess.run([sys.executable, '-m', 'superglue_ros.training.train', *args],
+                         capture_output=True, text=True, timeout=300, env=env)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert 'finished at step 6' in log
+    assert 'terminate called' not in log and 'killed by signal' not in log, log[-3000:]
+    rows = list(csv.DictReader(open(out / 'log.csv')))
+    assert [r['step'] for r in rows] == ['3', '6']
