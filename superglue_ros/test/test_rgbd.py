@@ -256,3 +256,80 @@ def test_pose_refinement_keeps_the_mocap_pose_when_the_matches_disagree_too_much
     refined, info = rgbd.refine_relative_pose(p0, p1, plane_depth(), cam, mocap)
     assert info['refined'] == 0.0
     assert np.array_equal(refined, mocap)
+
+
+def _dense_labels(d01, d10, valid0, valid1, match_radius, unmatched_radius, st0=None, st1=None):
+    """Label all M x N pairs by the definition (NaN = unknown error): the reference.
+
+    Homographic (no statuses): padding is masked out of everything. Depth-based (statuses
+    given): padding never matches, and a keypoint is ambiguous when any keypoint of the other
+    image, padding included, lies within the unmatched radius.
+    """
+    d01, d10 = d01.copy(), d10.copy()
+    both = np.fmax(d01, d10)
+    both[np.isnan(both)] = np.inf
+    both[~valid0] = np.inf
+    both[:, ~valid1] = np.inf
+    m, n = both.shape
+    gt0, gt1 = np.full(m, UNMATCHED), np.full(n, UNMATCHED)
+    nn0, nn1 = both.argmin(1), both.argmin(0)  # first index on ties
+    rows = np.nonzero((nn1[nn0] == np.arange(m)) & (both[np.arange(m), nn0] < match_radius ** 2)
+                      & valid0)[0]
+    gt0[rows], gt1[nn0[rows]] = nn0[rows], rows
+    r2 = unmatched_radius ** 2
+    if st0 is None:
+        d01[:, ~valid1], d10[~valid0] = np.inf, np.inf
+    near0 = np.nan_to_num(d01, nan=np.inf).min(1) < r2
+    near1 = np.nan_to_num(d10, nan=np.inf).min(0) < r2
+    for gt, near, valid, st in ((gt0, near0, valid0, st0), (gt1, near1, valid1, st1)):
+        if st is None:
+            gt[(gt < 0) & near & valid] = IGNORE
+        else:
+            lonely = (st == VISIBLE) & ~near
+            gone = (st == OUT_OF_VIEW) | (st == OCCLUDED)
+            gt[(gt < 0) & valid & ~(lonely | gone)] = IGNORE
+    return gt0, gt1
+
+
+def _sq(a, b):
+    return ((a[:, None] - b[None]) ** 2).sum(-1)
+
+
+def test_labels_equal_the_dense_definition(synthetic_folder):
+    """Label only the pairs within a few pixels (k-d trees), as the dense definition does.
+
+    Real ORB keypoints of synthetic frames (projections unknown where depth is missing or out
+    of view), padding keypoints, and keypoints repeated at the same position (ties), for the
+    depth-based and the homographic ground truth.
+    """
+    from superglue_ros.datasets.homography import sample_homography, warp_points
+    from superglue_ros.datasets.pairs import ground_truth
+    seq = TumSequence(synthetic_folder, load_camera(str(synthetic_folder / 'camera.yaml')))
+    ext = OrbExtractor(400)
+    rng = np.random.default_rng(3)
+    checked = 0
+    for a, b in ((0, 3), (2, 9), (5, 6), (1, 15)):
+        k0 = ext(seq.image(a)).keypoints.astype(np.float64)
+        k1 = ext(seq.image(b)).keypoints.astype(np.float64)
+        k0 = np.concatenate([k0, k0[:10], rng.uniform([0, 0], [639, 479], (30, 2))])
+        k1 = np.concatenate([k1, k1[5:15], rng.uniform([0, 0], [639, 479], (30, 2))])
+        valid0, valid1 = np.ones(len(k0), bool), np.ones(len(k1), bool)
+        valid0[-30:], valid1[-30:] = False, False
+        gt = depth_ground_truth(k0, k1, seq.depth(a), seq.depth(b), seq.camera,
+                                seq.relative_pose(a, b), valid0=valid0, valid1=valid1)
+        p0, p1 = gt['projections0'], gt['projections1']
+        assert np.isnan(p0[:, 0]).any() and np.isfinite(p0[:, 0]).sum() > 100
+        ref0, ref1 = _dense_labels(_sq(p0, k1), _sq(k0, p1), valid0, valid1, 3.0, 5.0,
+                                   gt['status0'], gt['status1'])
+        np.testing.assert_array_equal(gt['gt_matches0'], ref0)
+        np.testing.assert_array_equal(gt['gt_matches1'], ref1)
+        h = sample_homography(640, 480, rng, strength=0.8)
+        k1h = warp_points(k0, h) + rng.normal(0.0, 1.5, k0.shape)  # found again, 1-2 px off
+        hom = ground_truth(k0, k1h, h, 3.0, 5.0, valid0, valid0)
+        ref0, ref1 = _dense_labels(_sq(warp_points(k0, h), k1h),
+                                   _sq(k0, warp_points(k1h, np.linalg.inv(h))), valid0, valid0,
+                                   3.0, 5.0)
+        np.testing.assert_array_equal(hom['gt_matches0'], ref0)
+        np.testing.assert_array_equal(hom['gt_matches1'], ref1)
+        checked += int((ref0 >= 0).sum())
+    assert checked > 500

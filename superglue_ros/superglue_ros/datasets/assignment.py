@@ -1,6 +1,12 @@
 # Copyright 2026 The superglue_ros authors
 # SPDX-License-Identifier: Apache-2.0
-"""Ground-truth partial assignments from reprojection distances (homographic or depth-based)."""
+"""Ground-truth partial assignments from reprojection distances (homographic or depth-based).
+
+Only keypoint pairs within a few pixels of each other can be labelled, so the distances are
+computed for those pairs alone (found with k-d trees), not as dense M x N matrices: the labels
+are the same as the dense definition's (test_training.py checks them against it), and a
+1024-keypoint pair is labelled several times faster, which is most of a training pair's cost.
+"""
 
 from __future__ import annotations
 
@@ -12,31 +18,82 @@ UNMATCHED = -1  # dustbin
 IGNORE = -2  # neither matched nor surely unmatched: left out of the loss
 
 
-def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise squared distances [M x N] as one matmul (~10x faster than broadcasting)."""
-    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T
-    return np.maximum(d, 0.0)
+def pairs_within(a: np.ndarray, b: np.ndarray, radius: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) with |a_i - b_j| <= radius, plus a hair; rows of NaN never pair.
 
-
-def mutual_matches(dist: np.ndarray, valid0: np.ndarray, valid1: np.ndarray,
-                   match_radius: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Match mutual nearest neighbours of squared distances [M x N] below match_radius^2.
-
-    Invalid (padding) rows and columns never match. Returns gt_matches0 [M] / gt_matches1 [N]
-    holding the partner index, UNMATCHED elsewhere (callers mark what to ignore).
+    The hair (1e-6 relative) keeps pairs at the radius itself whatever the tree's rounding:
+    callers compare exact squared distances against the radius afterwards.
     """
-    m, n = dist.shape
+    from scipy.spatial import cKDTree  # lazily: the training and evaluation paths only
+    rows = np.nonzero(np.isfinite(a).all(1))[0]
+    if len(rows) == 0 or len(b) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    near = cKDTree(a[rows]).sparse_distance_matrix(
+        cKDTree(b), radius * (1.0 + 1e-6), output_type='ndarray')
+    return rows[near['i']].astype(np.int64), near['j'].astype(np.int64)
+
+
+def candidate_pairs(proj0: np.ndarray, kpts1: np.ndarray, kpts0: np.ndarray,
+                    proj1: np.ndarray, radius: float
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (i, j) within ``radius`` in either image, with both squared reprojection errors.
+
+    ``proj0`` are image-0 keypoints moved into image 1 (NaN where unknown), ``proj1`` image-1
+    keypoints moved into image 0. Returns i, j, d01 = |proj0_i - kpts1_j|^2 (measured in
+    image 1) and d10 = |kpts0_i - proj1_j|^2 (in image 0), NaN where a projection is unknown.
+    Every pair with a known error below ``radius``^2 in either direction is among them.
+    """
+    n = len(kpts1)
+    i01, j01 = pairs_within(proj0, kpts1, radius)
+    j10, i10 = pairs_within(proj1, kpts0, radius)
+    key = np.unique(np.concatenate([i01 * n + j01, i10 * n + j10]))
+    i, j = key // max(n, 1), key % max(n, 1)
+    d01 = ((proj0[i] - kpts1[j]) ** 2).sum(1)
+    d10 = ((kpts0[i] - proj1[j]) ** 2).sum(1)
+    return i, j, d01, d10
+
+
+def _best_partner(rows: np.ndarray, cols: np.ndarray, dist: np.ndarray, size: int
+                  ) -> np.ndarray:
+    """Per row, the column of the smallest distance (the lowest column on ties), else -1."""
+    best = np.full(size, -1, np.int64)
+    if len(rows):
+        order = np.lexsort((cols, dist, rows))
+        r, c = rows[order], cols[order]
+        first = np.r_[True, r[1:] != r[:-1]]
+        best[r[first]] = c[first]
+    return best
+
+
+def mutual_matches(i: np.ndarray, j: np.ndarray, dist: np.ndarray, valid0: np.ndarray,
+                   valid1: np.ndarray, match_radius: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Match mutual nearest neighbours whose squared distance is below match_radius^2.
+
+    ``i``, ``j``, ``dist``: candidate pairs and their squared distances (``candidate_pairs``;
+    pairs missing from them are farther than any radius used). Invalid (padding) keypoints
+    never match. Mutual nearest over all pairs and over the candidates is the same thing here:
+    a pair below the radius is the nearest of its row and column only against pairs below the
+    radius. Returns gt_matches0 [M] / gt_matches1 [N] holding the partner index, UNMATCHED
+    elsewhere (callers mark what to ignore).
+    """
+    m, n = len(valid0), len(valid1)
     gt0 = np.full(m, UNMATCHED, np.int64)
     gt1 = np.full(n, UNMATCHED, np.int64)
-    if m == 0 or n == 0:
-        return gt0, gt1
-    dist = dist.copy()
-    dist[~valid0] = np.inf
-    dist[:, ~valid1] = np.inf
-    nn0, nn1 = dist.argmin(1), dist.argmin(0)
-    mutual = nn1[nn0] == np.arange(m)
-    close = dist[np.arange(m), nn0] < match_radius ** 2
-    matched0 = mutual & close & valid0
-    gt0[matched0] = nn0[matched0]
-    gt1[nn0[matched0]] = np.nonzero(matched0)[0]
+    with np.errstate(invalid='ignore'):
+        keep = (dist < match_radius ** 2) & valid0[i] & valid1[j]
+    i, j, dist = i[keep], j[keep], dist[keep]
+    nn0 = _best_partner(i, j, dist, m)
+    nn1 = _best_partner(j, i, dist, n)
+    rows = np.nonzero(nn0 >= 0)[0]
+    mutual = rows[nn1[nn0[rows]] == rows]
+    gt0[mutual] = nn0[mutual]
+    gt1[nn0[mutual]] = mutual
     return gt0, gt1
+
+
+def has_neighbour(rows: np.ndarray, dist: np.ndarray, size: int, radius: float) -> np.ndarray:
+    """[size] bool: the row has a candidate pair whose squared distance is below radius^2."""
+    out = np.zeros(size, bool)
+    with np.errstate(invalid='ignore'):
+        out[rows[dist < radius ** 2]] = True
+    return out

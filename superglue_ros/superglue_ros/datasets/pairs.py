@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from .assignment import IGNORE, mutual_matches, sq_dist, UNMATCHED
+from .assignment import candidate_pairs, has_neighbour, IGNORE, mutual_matches, UNMATCHED
 from .homography import (PhotoConfig, photometric, random_crop, sample_homography,
                          warp_points, WarpConfig)
 from ..features import DEFAULT_DISTRIBUTION, Features, OrbExtractor, to_gray
@@ -71,20 +71,13 @@ def ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, homography: np.ndarray,
     valid1 = np.ones(n, bool) if valid1 is None else valid1
     proj0 = warp_points(kpts0, homography)  # image0 keypoints in image1
     proj1 = warp_points(kpts1, np.linalg.inv(homography))  # image1 keypoints in image0
-    big = np.float64(1e12)
-    d01 = sq_dist(proj0, kpts1.astype(np.float64))  # measured in image1
-    d10 = sq_dist(kpts0.astype(np.float64), proj1)  # measured in image0
-    d01[~valid0] = big
-    d01[:, ~valid1] = big
-    d10[~valid0] = big
-    d10[:, ~valid1] = big
+    k0, k1 = kpts0.astype(np.float64), kpts1.astype(np.float64)
+    i, j, d01, d10 = candidate_pairs(proj0, k1, k0, proj1, max(match_radius, unmatched_radius))
     # Symmetric reprojection error, so both images' scales count.
-    gt0, gt1 = mutual_matches(np.maximum(d01, d10), valid0, valid1, match_radius)
-    matched0 = gt0 >= 0
-    r2 = unmatched_radius ** 2
-    ambiguous0 = (~matched0) & (d01.min(1) < r2) & valid0
-    matched1 = gt1 >= 0
-    ambiguous1 = (~matched1) & (d10.min(0) < r2) & valid1
+    gt0, gt1 = mutual_matches(i, j, np.maximum(d01, d10), valid0, valid1, match_radius)
+    ok = valid0[i] & valid1[j]  # padding makes nothing ambiguous
+    ambiguous0 = (gt0 < 0) & has_neighbour(i[ok], d01[ok], m, unmatched_radius) & valid0
+    ambiguous1 = (gt1 < 0) & has_neighbour(j[ok], d10[ok], n, unmatched_radius) & valid1
     gt0[ambiguous0] = IGNORE
     gt1[ambiguous1] = IGNORE
     return {'gt_matches0': gt0, 'gt_matches1': gt1}

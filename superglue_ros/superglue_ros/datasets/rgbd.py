@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .assignment import IGNORE, mutual_matches, sq_dist, UNMATCHED
+from .assignment import candidate_pairs, has_neighbour, IGNORE, mutual_matches, UNMATCHED
 
 
 # Reprojection status of a keypoint into the other image.
@@ -388,29 +388,21 @@ def depth_ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, depth0: np.ndarray,
     if m == 0 or n == 0:
         return {**out, 'gt_matches0': np.full(m, UNMATCHED, np.int64),
                 'gt_matches1': np.full(n, UNMATCHED, np.int64)}
-    d01 = sq_dist(np.nan_to_num(proj0, nan=-1e6), k1)  # in image 1
-    d10 = sq_dist(k0, np.nan_to_num(proj1, nan=-1e6))  # in image 0
-    known0, known1 = np.isfinite(proj0[:, 0]), np.isfinite(proj1[:, 0])
-    d01[~known0] = np.nan
-    d10[:, ~known1] = np.nan
-    both = np.fmax(d01, d10)  # NaN only where neither direction is known
-    both[np.isnan(both)] = np.inf
-    gt0, gt1 = mutual_matches(both, valid0, valid1, match_radius)
+    # Pairs within the larger radius, with both errors: d01 in image 1, d10 in image 0 (NaN
+    # where that projection is unknown). The match uses the larger known one.
+    i, j, d01, d10 = candidate_pairs(proj0, k1, k0, proj1, max(match_radius, unmatched_radius))
+    gt0, gt1 = mutual_matches(i, j, np.fmax(d01, d10), valid0, valid1, match_radius)
     out.update(gt_matches0=gt0, gt_matches1=gt1)
-    r2 = unmatched_radius ** 2
 
-    def labels(gt: np.ndarray, status: np.ndarray, dist: np.ndarray, valid: np.ndarray
+    def labels(gt: np.ndarray, status: np.ndarray, near: np.ndarray, valid: np.ndarray
                ) -> None:
         free = (gt < 0) & valid
-        with np.errstate(invalid='ignore'):
-            nearest = np.where(np.isfinite(dist).any(1), np.nanmin(
-                np.where(np.isnan(dist), np.inf, dist), 1), np.inf)
-        lonely = (status == VISIBLE) & (nearest >= r2)
+        lonely = (status == VISIBLE) & ~near
         gone = (status == OUT_OF_VIEW) | (status == OCCLUDED)
         gt[free & ~(lonely | gone)] = IGNORE
 
-    labels(gt0, st0, d01, valid0)
-    labels(gt1, st1, d10.T, valid1)
+    labels(gt0, st0, has_neighbour(i, d01, m, unmatched_radius), valid0)
+    labels(gt1, st1, has_neighbour(j, d10, n, unmatched_radius), valid1)
     return out
 
 
