@@ -148,3 +148,23 @@ def test_grid_distinct_keeps_one_keypoint_per_corner(frames):
 def test_unknown_distribution_is_refused():
     with pytest.raises(ValueError, match='distribution'):
         OrbExtractor(100, distribution='quad')
+
+
+def test_grid_candidates_equal_the_per_keypoint_definition():
+    """Cells are filled from OpenCV's positions in bulk: the same keypoints as one by one."""
+    ext = OrbExtractor(1024)
+    cell = ext.cell_size
+    for path in FRAMES[:3]:
+        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        high, low = ext._orb.detect(gray, None), ext._orb_low.detect(gray, None)
+        taken = {(int(k.pt[0] // cell), int(k.pt[1] // cell)) for k in high}
+        kps = list(high) + [k for k in low
+                            if (int(k.pt[0] // cell), int(k.pt[1] // cell)) not in taken]
+        pts = np.array([k.pt for k in kps], np.float32)
+        keep = spread_by_cells(pts, np.array([k.response for k in kps], np.float32),
+                               (gray.shape[1], gray.shape[0]), cell, 1024)
+        kps, desc = ext._orb.compute(gray, [kps[i] for i in keep])
+        f = ext(gray)
+        np.testing.assert_array_equal(f.keypoints, np.array([k.pt for k in kps], np.float32))
+        np.testing.assert_array_equal(f.descriptors, desc)
+        assert len(low) > len(high) and len(f) == 1024
