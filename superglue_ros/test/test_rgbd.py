@@ -95,6 +95,17 @@ def test_padding_is_never_matched():
     assert gt['gt_matches0'][5] == UNMATCHED and gt['gt_matches1'][5] == UNMATCHED
 
 
+def test_padding_makes_no_keypoint_ambiguous():
+    """A lonely keypoint stays dustbin even when a padding point lands next to it."""
+    pts0 = np.array([[100.0, 100.0], [300.0, 200.0]])
+    pts1 = np.array([[300.0, 200.0], [102.0, 100.0]])  # the second is padding, 2 px away
+    valid1 = np.array([True, False])
+    gt = depth_ground_truth(pts0, pts1, plane_depth(), plane_depth(), PINHOLE, np.eye(4),
+                            valid1=valid1)
+    assert gt['gt_matches0'].tolist() == [UNMATCHED, 0]
+    assert gt['gt_matches1'].tolist() == [1, UNMATCHED]
+
+
 def test_camera_projection_round_trip_with_distortion():
     cam = rgbd.TUM_CAMERAS['fr1']
     pts = random_points(50, seed=3, margin=30)
@@ -261,9 +272,9 @@ def test_pose_refinement_keeps_the_mocap_pose_when_the_matches_disagree_too_much
 def _dense_labels(d01, d10, valid0, valid1, match_radius, unmatched_radius, st0=None, st1=None):
     """Label all M x N pairs by the definition (NaN = unknown error): the reference.
 
-    Homographic (no statuses): padding is masked out of everything. Depth-based (statuses
-    given): padding never matches, and a keypoint is ambiguous when any keypoint of the other
-    image, padding included, lies within the unmatched radius.
+    Padding never matches and makes nothing ambiguous. Homographic (no statuses): ambiguous =
+    unmatched with a keypoint of the other image within the unmatched radius. Depth-based:
+    ignored = unmatched and neither lonely (visible, nothing within the radius) nor gone.
     """
     d01, d10 = d01.copy(), d10.copy()
     both = np.fmax(d01, d10)
@@ -277,8 +288,7 @@ def _dense_labels(d01, d10, valid0, valid1, match_radius, unmatched_radius, st0=
                       & valid0)[0]
     gt0[rows], gt1[nn0[rows]] = nn0[rows], rows
     r2 = unmatched_radius ** 2
-    if st0 is None:
-        d01[:, ~valid1], d10[~valid0] = np.inf, np.inf
+    d01[:, ~valid1], d10[~valid0] = np.inf, np.inf
     near0 = np.nan_to_num(d01, nan=np.inf).min(1) < r2
     near1 = np.nan_to_num(d10, nan=np.inf).min(0) < r2
     for gt, near, valid, st in ((gt0, near0, valid0, st0), (gt1, near1, valid1, st1)):

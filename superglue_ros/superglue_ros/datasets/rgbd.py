@@ -375,7 +375,8 @@ def depth_ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, depth0: np.ndarray,
     directions where both are known) and it is below ``match_radius`` px. A keypoint goes to
     the dustbin (-1) when it projects out of view, is occluded, or is visible with no keypoint
     of the other image within ``unmatched_radius`` px; everything else is ignored (-2).
-    ``valid`` masks mark padding keypoints: always dustbin, never matched.
+    ``valid`` masks mark padding keypoints: always dustbin, never matched, and never the reason
+    another keypoint is ignored.
     Also returns the projections and statuses (for tests and pictures).
     """
     m, n = len(kpts0), len(kpts1)
@@ -401,8 +402,9 @@ def depth_ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, depth0: np.ndarray,
         gone = (status == OUT_OF_VIEW) | (status == OCCLUDED)
         gt[free & ~(lonely | gone)] = IGNORE
 
-    labels(gt0, st0, has_neighbour(i, d01, m, unmatched_radius), valid0)
-    labels(gt1, st1, has_neighbour(j, d10, n, unmatched_radius), valid1)
+    ok = valid0[i] & valid1[j]  # padding is no detection: it makes nothing ambiguous
+    labels(gt0, st0, has_neighbour(i[ok], d01[ok], m, unmatched_radius), valid0)
+    labels(gt1, st1, has_neighbour(j[ok], d10[ok], n, unmatched_radius), valid1)
     return out
 
 
