@@ -14,6 +14,11 @@ from superglue_ros.datasets.homography import sample_homography, warp_points
 from superglue_ros.datasets.pairs import ground_truth, IGNORE, PairConfig, PairGenerator
 from superglue_ros.training.train import load_checkpoint, main as train_main, nll_loss
 
+# A model small enough for a few training steps in a test.
+SMALL_MODEL = {'descriptor_dim': 32, 'input_dim': 256, 'descriptor_type': 'orb',
+               'keypoint_encoder': [16, 32], 'gnn_layers': 1, 'num_heads': 4,
+               'sinkhorn_iterations': 10}
+
 
 def test_identity_warp_matches_everything():
     rng = np.random.default_rng(0)
@@ -104,18 +109,15 @@ def test_real_motion_training_with_geometry_and_warm_start(tmp_path):
     from superglue_ros.models.superglue import SuperGlue
     from superglue_ros.weights import load_weights, save_weights
     torch.manual_seed(0)
-    small = {'descriptor_dim': 32, 'input_dim': 256, 'descriptor_type': 'orb',
-             'keypoint_encoder': [16, 32], 'gnn_layers': 1, 'num_heads': 4,
-             'sinkhorn_iterations': 10}
     init = tmp_path / 'init.pth'
-    save_weights(init, SuperGlue(small))
+    save_weights(init, SuperGlue(SMALL_MODEL))
     seq = write_sequence(tmp_path / 'seq', frames=40)
     out = tmp_path / 'run'
     args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
             '--steps', '6', '--batch-size', '2', '--num-keypoints', '96', '128',
             '--val-every', '3', '--val-gaps', '0.2', '--val-stride', '4', '--workers', '0',
             '--split-block', '1.0', '--split-guard', '0.2',
-            '--init', str(init), '--model', json.dumps({**small, 'keypoint_geometry': True})]
+            '--init', str(init), '--model', json.dumps({**SMALL_MODEL, 'keypoint_geometry': True})]
     assert train_main(args) == 0
     rows = list(csv.DictReader(open(out / 'log.csv')))
     assert len(rows) == 2 and rows[0]['real_f1'] and rows[0]['nn_real_precision']
@@ -173,13 +175,10 @@ def test_deeper_model_warm_starts_as_the_same_function(tmp_path):
     from superglue_ros.training.train import warm_start
     from superglue_ros.weights import save_weights
     torch.manual_seed(0)
-    small = {'descriptor_dim': 32, 'input_dim': 256, 'descriptor_type': 'orb',
-             'keypoint_encoder': [16, 32], 'gnn_layers': 1, 'num_heads': 4,
-             'sinkhorn_iterations': 10}
-    old = SuperGlue(small).eval()
+    old = SuperGlue(SMALL_MODEL).eval()
     init = tmp_path / 'init.pth'
     save_weights(init, old)
-    deeper = SuperGlue({**small, 'gnn_layers': 3})
+    deeper = SuperGlue({**SMALL_MODEL, 'gnn_layers': 3})
     assert warm_start(deeper, str(init)) == []
     deeper.eval()
     n = 64
@@ -197,7 +196,7 @@ def test_deeper_model_warm_starts_as_the_same_function(tmp_path):
     loss = deeper(data)['log_assignment'].logsumexp(-1).sum()
     loss.backward()
     assert deeper.gnn.layers[-1].mlp[-1].weight.grad.abs().sum() > 0
-    shallower = SuperGlue({**small, 'gnn_layers': 1, 'descriptor_dim': 64,
+    shallower = SuperGlue({**SMALL_MODEL, 'gnn_layers': 1, 'descriptor_dim': 64,
                            'keypoint_encoder': [16, 64]})
     assert 'gnn.layers.0.attn.merge.weight' in warm_start(shallower, str(init))
 
@@ -206,15 +205,12 @@ def test_rendered_view_pairs_train(tmp_path):
     from superglue_ros.datasets.synthetic_rgbd import write_sequence
     seq = write_sequence(tmp_path / 'seq', frames=30)
     out = tmp_path / 'run'
-    small = {'descriptor_dim': 32, 'input_dim': 256, 'descriptor_type': 'orb',
-             'keypoint_encoder': [16, 32], 'gnn_layers': 1, 'num_heads': 4,
-             'sinkhorn_iterations': 10}
     args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
             '--steps', '4', '--batch-size', '2', '--num-keypoints', '96',
             '--val-every', '4', '--workers', '0', '--split-block', '0',
             '--real-fraction', '0.0', '--novel-fraction', '1.0', '--device', 'cpu',
             '--schedule', 'time', '--max-hours', '1', '--warmup', '1',
-            '--model', json.dumps(small)]
+            '--model', json.dumps(SMALL_MODEL)]
     assert train_main(args) == 0
     rows = list(csv.DictReader(open(out / 'log.csv')))
     assert len(rows) == 1 and float(rows[0]['train_loss']) > 0
@@ -239,14 +235,11 @@ def test_loader_workers_train_and_exit_cleanly(tmp_path):
     from superglue_ros.datasets.synthetic_rgbd import write_sequence
     seq = write_sequence(tmp_path / 'seq', frames=30)
     out = tmp_path / 'run'
-    small = {'descriptor_dim': 32, 'input_dim': 256, 'descriptor_type': 'orb',
-             'keypoint_encoder': [16, 32], 'gnn_layers': 1, 'num_heads': 4,
-             'sinkhorn_iterations': 10}
     args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
             '--steps', '6', '--batch-size', '2', '--num-keypoints', '96',
             '--val-every', '3', '--workers', '2', '--split-block', '0',
             '--real-fraction', '0.5', '--novel-fraction', '0.5', '--device', 'cpu',
-            '--threads', '1', '--model', json.dumps(small)]
+            '--threads', '1', '--model', json.dumps(SMALL_MODEL)]
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     run = subprocess.run([sys.executable, '-m', 'superglue_ros.training.train', *args],
                          capture_output=True, text=True, timeout=300, env=env)

@@ -4,8 +4,9 @@
 
 Only keypoint pairs within a few pixels of each other can be labelled, so the distances are
 computed for those pairs alone (found with k-d trees), not as dense M x N matrices: the labels
-are the same as the dense definition's (test_training.py checks them against it), and a
-1024-keypoint pair is labelled several times faster, which is most of a training pair's cost.
+are the same as the dense definition's (test_rgbd.py checks them against it), and a
+1024-keypoint pair is labelled 7-8x faster; the dense version was a third of a training pair's
+cost (tools/pair_bench.py).
 """
 
 from __future__ import annotations
