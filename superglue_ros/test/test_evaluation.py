@@ -331,3 +331,17 @@ def test_rendered_views_evaluation_has_exact_truth_and_parallax(tmp_path, tiny_w
     rendered = json.loads(out.read_text())['rendered_views']
     assert rendered['pairs'] == 3
     assert {'superglue_orb', 'orb_nn_mutual', 'orb_nn_ratio0.8'} <= set(rendered['results'])
+    # Wider than training's range: baselines in the asked range, binned up to its end.
+    wide = motion.render_views(seq, [0, 5], per_frame=2, seed=3, baseline=(0.4, 0.6))
+    assert wide and all(0.3 < v.baseline <= 0.7 for v in wide)
+    assert eval_main(['--weights', str(tiny_weights), '--device', 'cpu', '--out', str(out),
+                      'tum', str(folder), '--camera', str(folder / 'camera.yaml'), '--gaps',
+                      '0.3', '--stride', '4', '--max-keypoints', '300', '--no-sift',
+                      '--rendered-views', '1', '--rendered-baseline', '0.4', '0.6']) == 0
+    rendered = json.loads(out.read_text())['rendered_views']
+    assert rendered['baseline_range'] == [0.4, 0.6]
+    assert rendered['baseline_bins'][-1] == 0.6 and rendered['pairs'] >= 1
+    # A range that is not one is refused before any work, naming the option.
+    assert eval_main(['--weights', str(tiny_weights), 'tum', str(folder), '--camera',
+                      str(folder / 'camera.yaml'), '--rendered-views', '1',
+                      '--rendered-baseline', '0.5', '0.2']) != 0

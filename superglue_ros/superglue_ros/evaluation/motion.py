@@ -11,6 +11,7 @@ against the depth ground truth.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -231,11 +232,17 @@ class RenderedView:
     baseline: float  # camera translation as a fraction of the median scene depth
 
 
-def render_views(seq: TumSequence, frames: Sequence[int], per_frame: int = 1, seed: int = 0
-                 ) -> List[RenderedView]:
-    """Parallax pairs with exact ground truth from held-out RGB-D frames (fixed seed)."""
+def render_views(seq: TumSequence, frames: Sequence[int], per_frame: int = 1, seed: int = 0,
+                 baseline: Optional[Tuple[float, float]] = None) -> List[RenderedView]:
+    """Parallax pairs with exact ground truth from held-out RGB-D frames (fixed seed).
+
+    ``baseline``: (min, max) camera translation as a fraction of the scene's median depth;
+    training's range (NovelViewConfig) by default.
+    """
     from ..datasets.novel_view import draw_view, NovelViewConfig, pinhole
     conf, rng, camera = NovelViewConfig(), np.random.default_rng(seed), pinhole(seq.camera)
+    if baseline is not None:
+        conf = dataclasses.replace(conf, min_baseline=baseline[0], max_baseline=baseline[1])
     out = []
     for i in frames:
         depth0 = seq.depth(int(i))

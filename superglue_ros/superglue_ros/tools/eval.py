@@ -97,10 +97,26 @@ TUM_COLUMNS = ['auc@5', 'auc@10', 'auc@20', 'rot_auc@20', 'epipolar_precision',
 BASELINE_BINS = (0.1, 0.2, 0.35)  # rendered views: camera translation / median scene depth
 
 
+def baseline_bins(widest: float) -> Tuple[float, ...]:
+    """Return the bins of the rendered views' baselines, up to ``widest``.
+
+    BASELINE_BINS, then steps of about 0.15 when views are drawn wider than training's range.
+    """
+    if widest <= BASELINE_BINS[-1]:
+        return BASELINE_BINS
+    steps = int(np.ceil((widest - BASELINE_BINS[-1]) / 0.15))
+    return BASELINE_BINS + tuple(float(round(BASELINE_BINS[-1] + (widest - BASELINE_BINS[-1])
+                                             * (k + 1) / steps, 3)) for k in range(steps))
+
+
 def cmd_tum(args: argparse.Namespace) -> Dict:
     """Real motion: pose / rotation AUC, epipolar and depth precision, depth recall."""
     from ..datasets.rgbd import load_camera, split_by_time, TumSequence
     from ..evaluation import motion
+    low, high = args.rendered_baseline
+    if not 0.0 <= low < high <= 2.0:
+        raise ValueError(f'--rendered-baseline MIN MAX: need 0 <= MIN < MAX <= 2 (camera '
+                         f'translation / median scene depth), got {low:g} {high:g}')
     seq = TumSequence(args.folder, load_camera(args.camera))
     if not seq.has_depth:
         if args.rendered_views:
@@ -125,12 +141,18 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
                               inspect_pairs=lambda pairs: check.update(
                                   motion.ground_truth_check(seq, pairs)))
     rendered = {}
+    bins = baseline_bins(high)
     if args.rendered_views:
-        views = motion.render_views(seq, frames[::args.stride], args.rendered_views)
-        rendered = {'pairs': len(views), 'baseline_bins': list(BASELINE_BINS),
+        views = motion.render_views(seq, frames[::args.stride], args.rendered_views,
+                                    baseline=tuple(args.rendered_baseline))
+        if not views:
+            raise ValueError(f'no view could be rendered at baselines {args.rendered_baseline} '
+                             f'(each must still see half the frame): try a narrower '
+                             f'--rendered-baseline')
+        rendered = {'pairs': len(views), 'baseline_range': list(args.rendered_baseline),
+                    'baseline_bins': list(bins),
                     'results': _motion_results(args, engines, lambda ext: motion.
-                                               make_rendered_pairs(views, ext, BASELINE_BINS),
-                                               BASELINE_BINS)}
+                                               make_rendered_pairs(views, ext, bins), bins)}
     print(_motion_tables(results, f'Real motion, {seq.root.name} ({args.split} split): '
                                   f'{len(chosen)} pairs at gaps {args.gaps} s, '
                                   f'{args.max_keypoints} keypoints',
@@ -141,9 +163,9 @@ def cmd_tum(args: argparse.Namespace) -> Dict:
     if rendered:
         print(_motion_tables(rendered['results'],
                              f'\nRendered views (parallax, exact ground truth) of the same '
-                             f'{args.split} frames: {rendered["pairs"]} pairs, baseline up to '
-                             f'{BASELINE_BINS[-1]:g} x scene depth',
-                             BASELINE_BINS, '  baseline <= {:g} x depth'))
+                             f'{args.split} frames: {rendered["pairs"]} pairs, baseline '
+                             f'{args.rendered_baseline[0]:g}-{args.rendered_baseline[1]:g} x '
+                             f'scene depth', bins, '  baseline <= {:g} x depth'))
         print(_paired_table(rendered['results']))
     return {'task': 'tum', 'folder': str(args.folder), 'split': args.split,
             'gaps': args.gaps, 'keypoints': args.max_keypoints, 'pairs': len(chosen),
@@ -409,6 +431,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     st.add_argument('--rendered-views', type=int, default=0, metavar='N',
                     help='also N views per chosen frame rendered from new poses with its depth: '
                     'parallax with exact ground truth (the sequence may have little)')
+    st.add_argument('--rendered-baseline', type=float, nargs=2, default=[0.03, 0.3],
+                    metavar=('MIN', 'MAX'),
+                    help='camera translation of the rendered views, as a fraction of the '
+                    'median scene depth (default: the range training draws; wider tests '
+                    'wide baselines)')
     sv = sub.add_parser('verification', help='RANSAC / USAC verification of real matches: '
                         'time, inliers, precision and recall against TUM ground truth')
     sv.add_argument('folder', help='folder with rgb.txt, depth.txt, groundtruth.txt')
