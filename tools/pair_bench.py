@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     import superglue_ros.datasets.novel_view as novel_view
     import superglue_ros.datasets.pairs as pairs
     from superglue_ros.datasets.rgbd import load_camera, TumSequence
+    from superglue_ros.tools.demo import bundled_frames
 
     labelling = [0.0]
 
@@ -61,9 +62,7 @@ def main(argv=None) -> int:
             from superglue_ros.datasets.synthetic_rgbd import write_sequence
             folder = write_sequence(Path(tmp) / 'seq', frames=30)
             seq = TumSequence(str(folder), load_camera(str(folder / 'camera.yaml')))
-        photos = (pairs.list_images([args.images]) if args.images else sorted(
-            (Path(__file__).resolve().parents[1] / 'superglue_ros' / 'superglue_ros' / 'data' /
-             'tum_freiburg').glob('*.jpg')))
+        photos = pairs.list_images([args.images]) if args.images else bundled_frames()
         frames = np.arange(len(seq))
         print(f'{len(seq)} RGB-D frames ({args.rgbd or "synthetic"}), {len(photos)} photos, '
               f'{args.pairs} pairs per row, 1 thread')

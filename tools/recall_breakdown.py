@@ -25,7 +25,7 @@ from superglue_ros.datasets.rgbd import (load_camera, OCCLUDED, OUT_OF_VIEW, spl
                                          TumSequence)
 from superglue_ros.engine import MatchingEngine
 from superglue_ros.evaluation import motion
-from superglue_ros.features import OrbExtractor
+from superglue_ros.features import DEFAULT_DISTRIBUTION, OrbExtractor
 from superglue_ros.weights import default_weights_path
 
 RADIUS = 3.0  # [px] a partner within this of the reprojection is correct (as the evaluation)
@@ -82,7 +82,8 @@ def main() -> None:
     p.add_argument('--max-keypoints', type=int, default=1024)
     p.add_argument('--gaps', type=float, nargs='+', default=[0.1, 0.3, 0.5, 1.0])
     p.add_argument('--stride', type=int, default=2)
-    p.add_argument('--distribution', default='grid', choices=OrbExtractor.DISTRIBUTIONS,
+    p.add_argument('--distribution', default=DEFAULT_DISTRIBUTION,
+                   choices=OrbExtractor.DISTRIBUTIONS,
                    help='ORB keypoint distribution of the front-end')
     args = p.parse_args()
     engine = MatchingEngine.from_weights(args.weights or default_weights_path(), device='cpu')

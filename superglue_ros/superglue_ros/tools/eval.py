@@ -431,7 +431,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     st.add_argument('--rendered-views', type=int, default=0, metavar='N',
                     help='also N views per chosen frame rendered from new poses with its depth: '
                     'parallax with exact ground truth (the sequence may have little)')
-    st.add_argument('--rendered-baseline', type=float, nargs=2, default=[0.03, 0.3],
+    from ..datasets.novel_view import NovelViewConfig
+    training_views = NovelViewConfig()  # the rendered views' default range is training's
+    st.add_argument('--rendered-baseline', type=float, nargs=2,
+                    default=[training_views.min_baseline, training_views.max_baseline],
                     metavar=('MIN', 'MAX'),
                     help='camera translation of the rendered views, as a fraction of the '
                     'median scene depth (default: the range training draws; wider tests '
