@@ -240,3 +240,77 @@ def test_inference_weight_cache_follows_parameter_changes():
         fourth = model.score_matrix({k: v.double() for k, v in data.items()})
     assert fourth.dtype == torch.float64
     assert torch.allclose(fourth.float(), third, atol=1e-4)
+
+
+def _flat_path(monkeypatch):
+    """Route every GNN layer through the flat-QKV inference path (CUDA, autocast, export)."""
+    import superglue_ros.models.superglue as superglue_module
+    monkeypatch.setattr(superglue_module, 'by_heads', lambda x: False)
+
+
+@pytest.mark.parametrize('dim,sizes,padded,batch', [
+    (64, (60, 60), False, 1),  # D/H = 16: the attention scale is folded into the queries
+    (128, (60, 60), True, 2),  # D/H = 32: the scale (not a power of two) stays in the kernel
+    (64, (60, 75), False, 1),  # unequal sizes: per-image layers, no pair update
+])
+def test_cpu_layer_path_equals_flat_path(monkeypatch, dim, sizes, padded, batch):
+    """The CPU path (per-head projections, no concat, in-place residual) = the flat path.
+
+    Both images batched (self and cross pair updates) or per image, with padding masks and a
+    batch of pairs; biases and BatchNorm statistics made large so that a wrong fold shows.
+    """
+    torch.manual_seed(8)
+    model = SuperGlue({'descriptor_dim': dim, 'gnn_layers': 2, 'num_heads': 4,
+                       'keypoint_encoder': [16, 32], 'sinkhorn_iterations': 50}).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith('bias') and name.startswith('gnn'):
+                param.normal_(0, 0.5)
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.running_mean.normal_(0, 0.3)
+                mod.running_var.uniform_(0.5, 2.0)
+    data = random_inputs(*sizes, dim, seed=9, batch=batch)
+    if padded:
+        data['mask0'] = torch.ones(batch, sizes[0], dtype=torch.bool)
+        data['mask1'] = torch.ones(batch, sizes[1], dtype=torch.bool)
+        data['mask0'][0, 45:] = False
+        data['mask1'][-1, 50:] = False
+    with torch.inference_mode():
+        ours, ours_scores = model(data), model.score_matrix(data)
+    with monkeypatch.context() as patch:
+        _flat_path(patch)
+        with torch.inference_mode():
+            flat, flat_scores = model(data), model.score_matrix(data)
+    assert (ours_scores - flat_scores).abs().max() < 1e-5 * flat_scores.abs().max()
+    real = flat['log_assignment'].isfinite()  # padded rows and columns are -inf in both
+    assert torch.equal(ours['log_assignment'].isfinite(), real)
+    assert (ours['log_assignment'] - flat['log_assignment'])[real].abs().max() < 1e-4
+    assert torch.equal(ours['matches0'], flat['matches0'])
+    assert torch.equal(ours['matches1'], flat['matches1'])
+
+
+def test_query_scale_is_folded_only_where_exact():
+    from superglue_ros.models.superglue import folded_query_scale
+    assert folded_query_scale(64) == 0.125  # the paper configuration's D/H
+    assert folded_query_scale(16) == 0.25 and folded_query_scale(4) == 0.5
+    assert folded_query_scale(32) == 1.0 and folded_query_scale(128) == 1.0
+
+
+def test_model_made_under_inference_mode_runs_uncached():
+    """Parameters made under inference_mode have no version counter: no cache, same output."""
+    torch.manual_seed(10)
+    conf = {'descriptor_dim': 32, 'gnn_layers': 1, 'keypoint_encoder': [16],
+            'sinkhorn_iterations': 20}
+    model = SuperGlue(conf).eval()
+    data = random_inputs(40, 40, 32, seed=11)
+    with torch.inference_mode():
+        inside = SuperGlue(conf).eval()
+        inside.load_state_dict(model.state_dict())
+        expected, got = model.score_matrix(data), inside.score_matrix(data)
+        with torch.no_grad():
+            inside.gnn.layers[0].attn.merge.bias.add_(1.0)  # no version bump in this mode
+        changed = inside.score_matrix(data)
+    assert torch.equal(got, expected)
+    assert not torch.allclose(changed, expected)
+    assert all(not layer._inference_cache for layer in inside.gnn.layers)

@@ -351,6 +351,68 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).reshape(b, n, dh * h)
 
 
+def folded_query_scale(dim_per_head: int) -> float:
+    """Share of the attention scale 1 / sqrt(D/H) that may be folded into the queries.
+
+    All of it where multiplying by it is exact (a power of two: D/H = 4^k, as 64 in the paper
+    configuration), so that the scores keep their bits; otherwise none (1.0), and the
+    attention kernel applies it.
+    """
+    scale = dim_per_head ** -0.5
+    return scale if math.frexp(scale)[0] == 0.5 else 1.0
+
+
+def by_heads(x: torch.Tensor) -> bool:
+    """Whether the GNN layers take their per-head CPU path for x (inference).
+
+    Not under autocast (its out= GEMMs would not autocast), on CUDA (measured there on the
+    flat path) or while tracing (the ONNX export).
+    """
+    return x.device.type == 'cpu' and not torch.is_autocast_enabled('cpu') \
+        and not torch.jit.is_tracing()
+
+
+# ATen's fused add + ReLU (one pass instead of two); absent from some builds.
+_FUSED_ADD_RELU = getattr(torch.ops.aten, '_add_relu_', None)
+
+
+def add_relu_(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Add bias to x and apply ReLU, in place (in one pass where ATen has the fused op)."""
+    if _FUSED_ADD_RELU is None:
+        return x.add_(bias).relu_()
+    return _FUSED_ADD_RELU(x, bias)
+
+
+def project_heads(x: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
+    """Project tokens x [B x N x D] with K head blocks [K x D x D/H] -> [B x K x N x D/H].
+
+    One batched GEMM per item, whose batch reads the item's tokens K times through a stride-0
+    view, so each head's block is written contiguously: the layout the CPU attention kernel
+    runs fastest on (5-10 % faster than the column slices of one [N x KD/H] GEMM output).
+    """
+    b, n, d = x.shape
+    k, _, dim_per_head = heads.shape
+    out = x.new_empty(b, k, n, dim_per_head)
+    for i in range(b):
+        torch.bmm(x[i].expand(k, n, d), heads, out=out[i])
+    return out
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+           source_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Multi-head attention of the CPU path -> messages [B x N x D], head-major channels.
+
+    q [B x H x N x D/H] comes with the attention scale folded in where folded_query_scale
+    allows it; k, v [B x H x M x D/H]; source_mask [B x M] (True = real).
+    """
+    b, h, n, dim_per_head = q.shape
+    mask = None if source_mask is None else source_mask[:, None, None, :]
+    folded = folded_query_scale(dim_per_head) != 1.0
+    message = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                             scale=1.0 if folded else None)
+    return message.transpose(1, 2).reshape(b, n, h * dim_per_head)
+
+
 class MLP(nn.Sequential):
     """Conv1d(1x1) stack with BatchNorm + ReLU between layers, none after the last."""
 
@@ -486,8 +548,9 @@ class AttentionalPropagation(nn.Module):
         self.attn = MultiHeadAttention(num_heads, feature_dim)
         self.mlp = MLP([feature_dim * 2, feature_dim * 2, feature_dim])
         nn.init.constant_(self.mlp[-1].bias, 0.0)
-        # (parameters, their keys, composed weights) of inference_weights; no state dict entry.
-        self._inference_cache: Optional[Tuple[list, list, Dict[str, torch.Tensor]]] = None
+        # Per path: (parameters, their keys, composed weights) of inference_weights; no state
+        # dict entry.
+        self._inference_cache: Dict[bool, Tuple[list, list, Dict[str, torch.Tensor]]] = {}
 
     def forward(self, x: torch.Tensor, source: torch.Tensor,
                 source_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -497,7 +560,7 @@ class AttentionalPropagation(nn.Module):
         message = self.attn(x, source, source_mask)
         return self.mlp(torch.cat([x, message], -1))
 
-    def inference_weights(self) -> Dict[str, torch.Tensor]:
+    def inference_weights(self, by_heads: bool = False) -> Dict[str, torch.Tensor]:
         """Compose the layer's linear maps for inference (eval, no gradients).
 
         - The merge projection is folded into the MLP's first layer (a linear map of a linear
@@ -507,46 +570,75 @@ class AttentionalPropagation(nn.Module):
           the attention weights sums to 1), so it joins the MLP's first bias.
         - Weights are transposed to [in x out] (row-major), the layout the GEMM runs
           fastest with, and the projections are in head-major order (see head_major_order).
+        - by_heads (the CPU path, _update_by_heads): the MLP's first weight in its x and
+          message parts, the query carrying the attention scale where that is exact
+          (folded_query_scale), and keys and values as per-head blocks [2H x D x D/H].
 
-        Cached: composing them costs 1.5-2 ms per layer at D = 256 (transposed copies),
-        as much as a tenth of the layer at 1024 keypoints. The cache is keyed on every
-        parameter and buffer of the layer (identity, version counter, storage, dtype,
+        Cached per path: composing them costs 1.5-2 ms per layer at D = 256 (transposed
+        copies), as much as a tenth of the layer at 1024 keypoints. The cache is keyed on
+        every parameter and buffer of the layer (identity, version counter, storage, dtype,
         device), so load_state_dict, an optimiser step, in-place edits and .to() all
-        invalidate it.
+        invalidate it. Parameters made under torch.inference_mode have no version counter:
+        their weights are composed on every call instead, never from a stale cache.
         """
         sources = list(self.parameters()) + list(self.buffers())
+        if any(t.is_inference() for t in sources):
+            return self._compose_inference_weights(by_heads)
         key = [(t._version, t.data_ptr(), t.dtype, t.device) for t in sources]
-        cached = self._inference_cache
+        cached = self._inference_cache.get(by_heads)
         if cached is not None and cached[1] == key and all(
                 a is b for a, b in zip(cached[0], sources)):
             return cached[2]
-        weights = self._compose_inference_weights()
-        self._inference_cache = (sources, key, weights)
+        weights = self._compose_inference_weights(by_heads)
+        self._inference_cache[by_heads] = (sources, key, weights)
         return weights
 
-    def _compose_inference_weights(self) -> Dict[str, torch.Tensor]:
+    def _compose_inference_weights(self, by_heads: bool) -> Dict[str, torch.Tensor]:
         attn, d = self.attn, self.attn.merge.weight.shape[0]
+        h = attn.num_heads
         order = attn.head_major
-        w = [layer.weight.squeeze(-1)[order] for layer in attn.proj]
-        value_bias = attn.proj[2].bias[order]
+        wq, wk, wv = (layer.weight.squeeze(-1)[order] for layer in attn.proj)
+        query_bias, value_bias = attn.proj[0].bias[order], attn.proj[2].bias[order]
         (w1, b1, _), (w2, b2, _) = self.mlp.folded()
-        w1_message = w1[:, d:]
         merge = attn.merge.weight.squeeze(-1)[:, order]
-        return {
-            'qkv': torch.cat(w).t().contiguous(),
-            'query_bias': attn.proj[0].bias[order],
-            'mlp1': torch.cat([w1[:, :d], w1_message @ merge], 1).t().contiguous(),
-            'mlp1_bias': b1 + w1_message @ (attn.merge.bias + merge @ value_bias),
+        w1_message = w1[:, d:] @ merge
+        weights = {
+            'mlp1_bias': b1 + w1[:, d:] @ (attn.merge.bias + merge @ value_bias),
             'mlp2': w2.t().contiguous(),
             'mlp2_bias': b2,
         }
+        if not by_heads:
+            weights.update({
+                'qkv': torch.cat([wq, wk, wv]).t().contiguous(),
+                'query_bias': query_bias,
+                'mlp1': torch.cat([w1[:, :d], w1_message], 1).t().contiguous(),
+            })
+            return weights
+        scale = folded_query_scale(d // h)
+        weights.update({
+            'query': (wq * scale).t().contiguous(),
+            'query_bias': query_bias * scale,
+            'mlp1_x': w1[:, :d].t().contiguous(),
+            'kv_heads': torch.cat([wk, wv]).view(2 * h, d // h, d).transpose(1, 2).contiguous(),
+            'mlp1_message': w1_message.t().contiguous(),
+        })
+        return weights
 
     def inference_update(self, x: torch.Tensor, source: torch.Tensor,
                          source_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Compute forward's result for inference from inference_weights (same math).
 
-        No merge GEMM and no bias pass except the query's; cached weights.
+        No merge GEMM and no bias pass except the query's; cached weights. On the CPU in the
+        model's own dtype the layout is the one measured fastest there (_update_by_heads);
+        under autocast, on CUDA and while tracing (ONNX export), one flat QKV GEMM.
         """
+        if by_heads(x):
+            return self._update_by_heads(x, source, source_mask)
+        return self._update_flat(x, source, source_mask)
+
+    def _update_flat(self, x: torch.Tensor, source: torch.Tensor,
+                     source_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """inference_update with one flat QKV GEMM (autocast, CUDA, tracing)."""
         weights = self.inference_weights()
         b, n, d = x.shape
         h = self.attn.num_heads
@@ -566,6 +658,59 @@ class AttentionalPropagation(nn.Module):
         # and an in-place addmm_ would escape autocast (mixed dtypes under fp16/bf16).
         hidden = torch.addmm(weights['mlp1_bias'], torch.cat([tokens, message], 1),
                              weights['mlp1']).relu_()
+        return torch.addmm(weights['mlp2_bias'], hidden, weights['mlp2']).view(b, n, d)
+
+    def pair_update_(self, x: torch.Tensor, cross: bool,
+                     mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Update both images of a batch in place, for inference: x <- x + forward(x, source).
+
+        x [2B x N x D] holds the images 0 and then the images 1 of B pairs, contiguous; the
+        source is x itself (self) or each item's partner (cross). mask [2B x N] marks each
+        item's source tokens as real, in the same order as the source.
+        """
+        if by_heads(x):
+            return self._update_by_heads(x, x, mask, cross_pairs=cross, residual=True)
+        b = x.shape[0] // 2
+        source = torch.cat([x[b:], x[:b]]) if cross else x
+        return x.add_(self.inference_update(x, source, mask))
+
+    def _update_by_heads(self, x: torch.Tensor, source: torch.Tensor,
+                         source_mask: Optional[torch.Tensor], cross_pairs: bool = False,
+                         residual: bool = False) -> torch.Tensor:
+        """inference_update (or, with residual, x updated in place) on the CPU.
+
+        Layouts chosen by measurement on this path (superglue-bench, stages):
+        - The queries stay token-major [N x D], so the attention output comes out as
+          [N x D] too (query-major heads make it [H x N x D/H], and a copy).
+        - Keys and values are written as contiguous per-head blocks (project_heads).
+        - [x ; message] times the MLP's first weight is two GEMMs into one contiguous
+          output, the second in place: no concatenation. (One GEMM for the queries and the
+          x part together measured 10-15 % slower over the MLP: the strided output.)
+        - cross_pairs (source is x, of 2B items): each half of the batch attends to the
+          other half where it lies, in two attention calls, without a swapped copy.
+        - The first bias joins the ReLU's pass; with residual, the last GEMM accumulates
+          into x itself (no delta tensor, no bias copy, no separate addition).
+        """
+        weights = self.inference_weights(by_heads=True)
+        b, n, d = x.shape
+        h = self.attn.num_heads
+        # (A view when updating in place: x itself must change.)
+        tokens = x.view(b * n, d) if residual else x.reshape(b * n, d)
+        q = torch.mm(tokens, weights['query']).add_(weights['query_bias'])
+        q = q.view(b, n, h, d // h).transpose(1, 2)
+        hidden = torch.mm(tokens, weights['mlp1_x'])
+        k, v = project_heads(source, weights['kv_heads']).split(h, 1)
+        everything = slice(0, b)
+        parts = [(slice(0, b // 2), slice(b // 2, b)), (slice(b // 2, b), slice(0, b // 2))] \
+            if cross_pairs else [(everything, everything)]
+        for i, j in parts:  # query items, source items
+            mask = None if source_mask is None else source_mask[i]
+            message = attend(q[i], k[j], v[j], mask)
+            hidden[i.start * n:i.stop * n].addmm_(message.view(-1, d), weights['mlp1_message'])
+        add_relu_(hidden, weights['mlp1_bias'])
+        if residual:
+            tokens.addmm_(hidden, weights['mlp2']).add_(weights['mlp2_bias'])
+            return x
         return torch.addmm(weights['mlp2_bias'], hidden, weights['mlp2']).view(b, n, d)
 
 
@@ -610,10 +755,13 @@ class AttentionalGNN(nn.Module):
                     else mask1
                 self_mask, cross_mask = torch.cat([m0, m1]), torch.cat([m1, m0])
             for layer, name in layers:
-                if name == 'cross':
-                    x = x + layer(x, torch.cat([x[b:], x[:b]]), cross_mask)
+                mask = cross_mask if name == 'cross' else self_mask
+                if not torch.is_grad_enabled():  # x is this loop's own tensor
+                    x = layer.pair_update_(x, name == 'cross', mask)
+                elif name == 'cross':
+                    x = x + layer(x, torch.cat([x[b:], x[:b]]), mask)
                 else:
-                    x = x + layer(x, x, self_mask)
+                    x = x + layer(x, x, mask)
             return x[:b], x[b:]
         for layer, name in layers:
             if name == 'cross':

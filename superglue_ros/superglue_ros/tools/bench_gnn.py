@@ -57,18 +57,23 @@ def layer_flops(n: int, d: int) -> Dict[str, float]:
 def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
     """Time each stage of one GNN layer (and the encoder, projection, OT) at N keypoints.
 
-    Both images batched, as the model runs them. Rows marked "now" are what the inference
-    path runs (AttentionalPropagation.inference_update), "before" what it replaced: the
-    attention rows compare head-major fused SDPA, the official interleaved view through
-    SDPA (PyTorch falls back to its unfused math path for it) and plain bmm + softmax.
+    Both images batched, as the model runs them. Rows marked "now" are what the CPU
+    inference path runs (AttentionalPropagation._update_by_heads, in place as the GNN calls
+    it), "flat" the flat-QKV inference path it replaced on the CPU (still the path under
+    autocast, on CUDA and in the ONNX export), "plain" the unfolded training-time layer. The
+    attention rows also time the official interleaved view through SDPA (PyTorch falls back
+    to its unfused math path for it) and plain bmm + softmax. The last row bounds the layer:
+    its attention as measured now, every other FLOP at the matmul peak.
     """
-    from ..models.superglue import log_optimal_transport, merge_heads, split_heads
+    from ..models.superglue import (
+        add_relu_, attend, log_optimal_transport, merge_heads, project_heads, split_heads)
     c = model.conf
     d, h = c.descriptor_dim, c.num_heads
     layer = model.gnn.layers[0]
     attn = layer.attn
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, n, d, generator=g)
+    scratch = x.clone()
     tokens = x.reshape(2 * n, d)
     kpts, scores_in = torch.rand(2, n, 2, generator=g) - 0.5, torch.rand(2, n, generator=g)
     order = attn.head_major
@@ -77,25 +82,35 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
     w_sep = [p.weight.squeeze(-1) for p in attn.proj]
     b_sep = [p.bias for p in attn.proj]
     with torch.inference_mode():
-        weights = layer.inference_weights()
+        flat = layer.inference_weights()
+        heads = layer.inference_weights(by_heads=True)
         q, k, v = (t.unflatten(-1, (h, d // h)).transpose(1, 2)
                    for t in F.linear(x, w, bias).split(d, -1))
         qi, ki, vi = (split_heads(F.linear(x, wi, bi), h) for wi, bi in zip(w_sep, b_sep))
+        q_rows = torch.mm(tokens, heads['query']).view(2, n, h, d // h).transpose(1, 2)
+        k_heads, v_heads = project_heads(x, heads['kv_heads']).split(h, 1)
         heads_out = F.scaled_dot_product_attention(q, k, v)  # [B x H x N x D/H]
         message = heads_out.transpose(1, 2).flatten(2)
         both = torch.cat([x, message], -1)
         m_scores = torch.randn(1, n, n, generator=g) * 3
         merge_w = attn.merge.weight.squeeze(-1)[:, order]
         flat_message = message.reshape(2 * n, d)
+        hidden_now = torch.mm(tokens, heads['mlp1_x'])
 
         def plain_attention():
             s = torch.matmul(q, k.transpose(-1, -2)) * (d // h) ** -0.5
             return torch.matmul(s.softmax(-1), v)
 
-        def folded_mlp():
-            hidden = torch.addmm(weights['mlp1_bias'], torch.cat([tokens, flat_message], 1),
-                                 weights['mlp1']).relu_()
-            return torch.addmm(weights['mlp2_bias'], hidden, weights['mlp2'])
+        def mlp_flat():
+            hidden = torch.addmm(flat['mlp1_bias'], torch.cat([tokens, flat_message], 1),
+                                 flat['mlp1']).relu_()
+            return torch.addmm(flat['mlp2_bias'], hidden, flat['mlp2'])
+
+        def mlp_now():  # the x part came with the query GEMM
+            hidden = hidden_now.addmm_(flat_message, heads['mlp1_message'])
+            add_relu_(hidden, heads['mlp1_bias'])
+            return scratch.view(2 * n, d).addmm_(hidden, heads['mlp2']).add_(
+                heads['mlp2_bias'])
 
         def plain_layer():
             with torch.enable_grad():  # eval with gradients: the plain path
@@ -107,24 +122,30 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
 
         fns = {
             'keypoint encoder': lambda: model.kenc(kpts, scores_in),
-            'projections q,k,v: one GEMM, [in x out] (now)': lambda: torch.mm(
-                tokens, weights['qkv']),
-            'projections q,k,v: F.linear (before)': lambda: F.linear(x, w, bias),
+            'projections: q, and MLP x part (now)': lambda: (
+                torch.mm(tokens, heads['query']), torch.mm(tokens, heads['mlp1_x'])),
+            'projections: k, v per head (now)': lambda: project_heads(x, heads['kv_heads']),
+            'projections q,k,v: one GEMM (flat)': lambda: torch.mm(tokens, flat['qkv']),
+            'projections q,k,v: F.linear': lambda: F.linear(x, w, bias),
             'projections q,k,v: 3 GEMMs': lambda: [F.linear(x, wi, bi)
                                                    for wi, bi in zip(w_sep, b_sep)],
-            'attention: fused SDPA, head-major (now)': lambda: F.scaled_dot_product_attention(
-                q, k, v),
+            'attention: SDPA, q rows, k/v per head (now)': lambda: attend(
+                q_rows, k_heads, v_heads),
+            'attention: SDPA on flat-GEMM slices (flat)': lambda: F.scaled_dot_product_attention(
+                q, k, v).transpose(1, 2).reshape(2 * n, d),
             'attention: SDPA on interleaved view': lambda: merge_heads(
                 F.scaled_dot_product_attention(qi, ki, vi)),
             'attention: plain bmm + softmax': plain_attention,
-            'merge GEMM (before; now folded)': lambda: F.linear(
-                message, merge_w, attn.merge.bias),
-            'concat [x ; message]': lambda: torch.cat([x, message], -1),
-            'message MLP incl. concat, merge folded (now)': folded_mlp,
-            'message MLP, BN folded (before)': lambda: layer.mlp(both),
-            'whole layer (now)': lambda: x + layer(x, x),
-            'whole layer, plain path (before)': plain_layer,
-            'composing the inference weights (once; cached)': layer._compose_inference_weights,
+            'merge GEMM (folded away)': lambda: F.linear(message, merge_w, attn.merge.bias),
+            'concat [x ; message] (flat)': lambda: torch.cat([x, message], -1),
+            'message MLP, in place into x (now)': mlp_now,
+            'message MLP incl. concat (flat)': mlp_flat,
+            'message MLP, BN folded (plain)': lambda: layer.mlp(both),
+            'whole layer, in place (now)': lambda: layer.pair_update_(scratch.copy_(x), False),
+            'whole layer (flat)': lambda: x + layer._update_flat(x, x),
+            'whole layer (plain)': plain_layer,
+            'composing the inference weights (now; once, cached)':
+                lambda: layer._compose_inference_weights(True),
             'final projection + scores': final_and_scores,
             f'Sinkhorn, {c.sinkhorn_iterations} iterations (mat-vec)':
                 lambda: log_optimal_transport(m_scores, model.bin_score,
@@ -134,19 +155,25 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
         times = interleaved(fns, reps)
     peak = 2 * 2048 ** 3 / np.min(times['peak sample (2048^3 matmul)'])
     flops = layer_flops(n, d)
+    tokens_flop = 2 * 2 * n * d * d  # one [2N x D] x [D x D] GEMM
     flop_of = {
-        'projections q,k,v: one GEMM, [in x out] (now)': flops['projections q,k,v'],
-        'projections q,k,v: F.linear (before)': flops['projections q,k,v'],
+        'projections: q, and MLP x part (now)': 3 * tokens_flop,
+        'projections: k, v per head (now)': 2 * tokens_flop,
+        'projections q,k,v: one GEMM (flat)': flops['projections q,k,v'],
+        'projections q,k,v: F.linear': flops['projections q,k,v'],
         'projections q,k,v: 3 GEMMs': flops['projections q,k,v'],
-        'attention: fused SDPA, head-major (now)': flops['attention'],
+        'attention: SDPA, q rows, k/v per head (now)': flops['attention'],
+        'attention: SDPA on flat-GEMM slices (flat)': flops['attention'],
         'attention: SDPA on interleaved view': flops['attention'],
         'attention: plain bmm + softmax': flops['attention'],
-        'merge GEMM (before; now folded)': flops['merge'],
-        'message MLP incl. concat, merge folded (now)': flops['message MLP'],
-        'message MLP, BN folded (before)': flops['message MLP'],
-        # Model FLOPs: the merge's are counted although the inference path folds it away.
-        'whole layer (now)': sum(flops.values()),
-        'whole layer, plain path (before)': sum(flops.values()),
+        'merge GEMM (folded away)': flops['merge'],
+        'message MLP, in place into x (now)': 4 * tokens_flop,  # message and second GEMMs
+        'message MLP incl. concat (flat)': flops['message MLP'],
+        'message MLP, BN folded (plain)': flops['message MLP'],
+        # Model FLOPs: the merge's are counted although the inference paths fold it away.
+        'whole layer, in place (now)': sum(flops.values()),
+        'whole layer (flat)': sum(flops.values()),
+        'whole layer (plain)': sum(flops.values()),
         'final projection + scores': 2 * 2 * n * d * d + 2 * n * n * d,
     }
     rows = []
@@ -159,6 +186,14 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
             row['gflops_per_s'] = flop_of[name] / (ms / 1e3) / 1e9
             row['pct_of_peak'] = 100.0 * flop_of[name] / (ms / 1e3) / peak
         rows.append(row)
+    # What the layer could reach with this attention kernel if everything else ran at peak.
+    attention_s = float(np.median(times['attention: SDPA, q rows, k/v per head (now)']))
+    executed_rest = sum(flops.values()) - flops['attention'] - flops['merge']
+    bound_s = attention_s + executed_rest / peak
+    rows.append({'stage': 'bound: attention (now) as measured, all else at peak',
+                 'keypoints': n, 'median_ms': bound_s * 1e3,
+                 'gflops_per_s': sum(flops.values()) / bound_s / 1e9,
+                 'pct_of_peak': 100.0 * sum(flops.values()) / bound_s / peak})
     rows.append({'stage': 'matmul peak (best interleaved 2048^3 sample)', 'keypoints': n,
                  'gflops_per_s': peak / 1e9})
     return rows
@@ -366,12 +401,13 @@ def baseline_comparison(baseline: str, sizes: Sequence[int], reps: int,
         engine = None
     paper = paper_model()
     old_paper = twin(paper)
+    if engine is not None:
+        baseline_engine = MatchingEngine.from_weights(
+            weights_path(weights), device='cpu', num_threads=threads)
+        baseline_engine.model = twin(engine.model)
     with torch.inference_mode():
         for n in sizes:
             if engine is not None:
-                baseline_engine = MatchingEngine.from_weights(
-                    weights_path(weights), device='cpu', num_threads=threads)
-                baseline_engine.model = twin(engine.model)
                 p0, p1 = (engine.prepare(f) for f in real_features(n))
                 a, b = engine.match_prepared(p0, p1), baseline_engine.match_prepared(p0, p1)
                 row = compare('shipped, real ORB', n,
