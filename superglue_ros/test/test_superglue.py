@@ -172,15 +172,14 @@ def test_descriptor_check_errors(tiny_model):
     assert TINY_CONF['input_dim'] == 256
 
 
-@pytest.mark.parametrize('sizes', [(60, 60), (60, 75)])
-def test_inference_layers_equal_plain_forward_with_large_biases(sizes):
-    """Folded merge, dropped key bias and moved value bias: same output as the plain math.
+def model_with_large_biases(dim: int, seed: int) -> SuperGlue:
+    """Make a 2-layer eval model whose GNN biases and BatchNorm statistics are far from zero.
 
-    Equal sizes run both images batched (self: one QKV GEMM; cross: swapped source),
-    unequal ones per image. Biases are made large so that a wrong fold would show.
+    With them large, a wrong fold of a bias or of BatchNorm into the composed inference
+    weights changes the output visibly.
     """
-    torch.manual_seed(4)
-    model = SuperGlue({'descriptor_dim': 64, 'gnn_layers': 2, 'num_heads': 4,
+    torch.manual_seed(seed)
+    model = SuperGlue({'descriptor_dim': dim, 'gnn_layers': 2, 'num_heads': 4,
                        'keypoint_encoder': [16, 32], 'sinkhorn_iterations': 50}).eval()
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -190,6 +189,17 @@ def test_inference_layers_equal_plain_forward_with_large_biases(sizes):
             if isinstance(mod, torch.nn.BatchNorm1d):
                 mod.running_mean.normal_(0, 0.3)
                 mod.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+@pytest.mark.parametrize('sizes', [(60, 60), (60, 75)])
+def test_inference_layers_equal_plain_forward_with_large_biases(sizes):
+    """Folded merge, dropped key bias and moved value bias: same output as the plain math.
+
+    Equal sizes run both images batched (self: one QKV GEMM; cross: swapped source),
+    unequal ones per image. Biases are made large so that a wrong fold would show.
+    """
+    model = model_with_large_biases(64, seed=4)
     data = random_inputs(*sizes, 64, seed=6)
     with torch.inference_mode():
         ours = model(data)
@@ -259,17 +269,7 @@ def test_cpu_layer_path_equals_flat_path(monkeypatch, dim, sizes, padded, batch)
     Both images batched (self and cross pair updates) or per image, with padding masks and a
     batch of pairs; biases and BatchNorm statistics made large so that a wrong fold shows.
     """
-    torch.manual_seed(8)
-    model = SuperGlue({'descriptor_dim': dim, 'gnn_layers': 2, 'num_heads': 4,
-                       'keypoint_encoder': [16, 32], 'sinkhorn_iterations': 50}).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith('bias') and name.startswith('gnn'):
-                param.normal_(0, 0.5)
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm1d):
-                mod.running_mean.normal_(0, 0.3)
-                mod.running_var.uniform_(0.5, 2.0)
+    model = model_with_large_biases(dim, seed=8)
     data = random_inputs(*sizes, dim, seed=9, batch=batch)
     if padded:
         data['mask0'] = torch.ones(batch, sizes[0], dtype=torch.bool)
