@@ -686,7 +686,7 @@ class AttentionalPropagation(nn.Module):
         - Keys and values are written as contiguous per-head blocks (project_heads).
         - [x ; message] times the MLP's first weight is two GEMMs into one contiguous
           output, the second in place: no concatenation. (One GEMM for the queries and the
-          x part together measured 10-15 % slower over the MLP: the strided output.)
+          x part together measured 11-19 % slower over the MLP: the strided output.)
         - cross_pairs (source is x, of 2B items): each half of the batch attends to the
           other half where it lies, in two attention calls, without a swapped copy.
         - The first bias joins the ReLU's pass; with residual, the last GEMM accumulates
