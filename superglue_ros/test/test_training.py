@@ -20,6 +20,15 @@ SMALL_MODEL = {'descriptor_dim': 32, 'input_dim': 256, 'descriptor_type': 'orb',
                'sinkhorn_iterations': 10}
 
 
+def rgbd_run(seq, out, *flags, model=SMALL_MODEL):
+    """superglue-train arguments for a short run on the RGB-D sequence ``seq``, into ``out``.
+
+    The flags every such test shares, then ``flags``: what the test itself is about.
+    """
+    return ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
+            '--batch-size', '2', *flags, '--model', json.dumps(model)]
+
+
 def test_identity_warp_matches_everything():
     rng = np.random.default_rng(0)
     k = rng.uniform(0, 640, (100, 2))
@@ -113,11 +122,10 @@ def test_real_motion_training_with_geometry_and_warm_start(tmp_path):
     save_weights(init, SuperGlue(SMALL_MODEL))
     seq = write_sequence(tmp_path / 'seq', frames=40)
     out = tmp_path / 'run'
-    args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
-            '--steps', '6', '--batch-size', '2', '--num-keypoints', '96', '128',
-            '--val-every', '3', '--val-gaps', '0.2', '--val-stride', '4', '--workers', '0',
-            '--split-block', '1.0', '--split-guard', '0.2',
-            '--init', str(init), '--model', json.dumps({**SMALL_MODEL, 'keypoint_geometry': True})]
+    args = rgbd_run(seq, out, '--steps', '6', '--num-keypoints', '96', '128',
+                    '--val-every', '3', '--val-gaps', '0.2', '--val-stride', '4',
+                    '--workers', '0', '--split-block', '1.0', '--split-guard', '0.2',
+                    '--init', str(init), model={**SMALL_MODEL, 'keypoint_geometry': True})
     assert train_main(args) == 0
     rows = list(csv.DictReader(open(out / 'log.csv')))
     assert len(rows) == 2 and rows[0]['real_f1'] and rows[0]['nn_real_precision']
@@ -205,12 +213,10 @@ def test_rendered_view_pairs_train(tmp_path):
     from superglue_ros.datasets.synthetic_rgbd import write_sequence
     seq = write_sequence(tmp_path / 'seq', frames=30)
     out = tmp_path / 'run'
-    args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
-            '--steps', '4', '--batch-size', '2', '--num-keypoints', '96',
-            '--val-every', '4', '--workers', '0', '--split-block', '0',
-            '--real-fraction', '0.0', '--novel-fraction', '1.0', '--device', 'cpu',
-            '--schedule', 'time', '--max-hours', '1', '--warmup', '1',
-            '--model', json.dumps(SMALL_MODEL)]
+    args = rgbd_run(seq, out, '--steps', '4', '--num-keypoints', '96',
+                    '--val-every', '4', '--workers', '0', '--split-block', '0',
+                    '--real-fraction', '0.0', '--novel-fraction', '1.0', '--device', 'cpu',
+                    '--schedule', 'time', '--max-hours', '1', '--warmup', '1')
     assert train_main(args) == 0
     rows = list(csv.DictReader(open(out / 'log.csv')))
     assert len(rows) == 1 and float(rows[0]['train_loss']) > 0
@@ -235,11 +241,10 @@ def test_loader_workers_train_and_exit_cleanly(tmp_path):
     from superglue_ros.datasets.synthetic_rgbd import write_sequence
     seq = write_sequence(tmp_path / 'seq', frames=30)
     out = tmp_path / 'run'
-    args = ['--rgbd', str(seq), '--camera', str(seq / 'camera.yaml'), '--out', str(out),
-            '--steps', '6', '--batch-size', '2', '--num-keypoints', '96',
-            '--val-every', '3', '--workers', '2', '--split-block', '0',
-            '--real-fraction', '0.5', '--novel-fraction', '0.5', '--device', 'cpu',
-            '--threads', '1', '--model', json.dumps(SMALL_MODEL)]
+    args = rgbd_run(seq, out, '--steps', '6', '--num-keypoints', '96',
+                    '--val-every', '3', '--workers', '2', '--split-block', '0',
+                    '--real-fraction', '0.5', '--novel-fraction', '0.5', '--device', 'cpu',
+                    '--threads', '1')
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     run = subprocess.run([sys.executable, '-m', 'superglue_ros.training.train', *args],
                          capture_output=True, text=True, timeout=300, env=env)

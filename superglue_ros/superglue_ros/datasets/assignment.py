@@ -92,9 +92,20 @@ def mutual_matches(i: np.ndarray, j: np.ndarray, dist: np.ndarray, valid0: np.nd
     return gt0, gt1
 
 
-def has_neighbour(rows: np.ndarray, dist: np.ndarray, size: int, radius: float) -> np.ndarray:
-    """[size] bool: the row has a candidate pair whose squared distance is below radius^2."""
-    out = np.zeros(size, bool)
-    with np.errstate(invalid='ignore'):
-        out[rows[dist < radius ** 2]] = True
-    return out
+def neighbours(i: np.ndarray, j: np.ndarray, d01: np.ndarray, d10: np.ndarray,
+               valid0: np.ndarray, valid1: np.ndarray, radius: float
+               ) -> Tuple[np.ndarray, np.ndarray]:
+    """[M], [N] bool: the keypoint has one of the other image within ``radius``.
+
+    Over the candidate pairs (``candidate_pairs``), each side by its own error: d01 (in image
+    1) for image-0 keypoints, d10 (in image 0) for image-1 keypoints; NaN never counts.
+    Padding is no detection: a pair with a padding keypoint on either side makes nothing near.
+    """
+    real = valid0[i] & valid1[j]
+
+    def near(rows: np.ndarray, dist: np.ndarray, size: int) -> np.ndarray:
+        out = np.zeros(size, bool)
+        with np.errstate(invalid='ignore'):
+            out[rows[real & (dist < radius ** 2)]] = True
+        return out
+    return near(i, d01, len(valid0)), near(j, d10, len(valid1))

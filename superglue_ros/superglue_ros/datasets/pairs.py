@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from .assignment import candidate_pairs, has_neighbour, IGNORE, mutual_matches, UNMATCHED
+from .assignment import candidate_pairs, IGNORE, mutual_matches, neighbours, UNMATCHED
 from .homography import (PhotoConfig, photometric, random_crop, sample_homography,
                          warp_points, WarpConfig)
 from ..features import DEFAULT_DISTRIBUTION, Features, OrbExtractor, to_gray
@@ -75,9 +75,9 @@ def ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, homography: np.ndarray,
     i, j, d01, d10 = candidate_pairs(proj0, k1, k0, proj1, max(match_radius, unmatched_radius))
     # Symmetric reprojection error, so both images' scales count.
     gt0, gt1 = mutual_matches(i, j, np.maximum(d01, d10), valid0, valid1, match_radius)
-    ok = valid0[i] & valid1[j]  # padding makes nothing ambiguous
-    ambiguous0 = (gt0 < 0) & has_neighbour(i[ok], d01[ok], m, unmatched_radius) & valid0
-    ambiguous1 = (gt1 < 0) & has_neighbour(j[ok], d10[ok], n, unmatched_radius) & valid1
+    near0, near1 = neighbours(i, j, d01, d10, valid0, valid1, unmatched_radius)
+    ambiguous0 = (gt0 < 0) & near0 & valid0
+    ambiguous1 = (gt1 < 0) & near1 & valid1
     gt0[ambiguous0] = IGNORE
     gt1[ambiguous1] = IGNORE
     return {'gt_matches0': gt0, 'gt_matches1': gt1}

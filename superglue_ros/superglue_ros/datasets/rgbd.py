@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .assignment import candidate_pairs, has_neighbour, IGNORE, mutual_matches, UNMATCHED
+from .assignment import candidate_pairs, IGNORE, mutual_matches, neighbours, UNMATCHED
 
 
 # Reprojection status of a keypoint into the other image.
@@ -402,9 +402,9 @@ def depth_ground_truth(kpts0: np.ndarray, kpts1: np.ndarray, depth0: np.ndarray,
         gone = (status == OUT_OF_VIEW) | (status == OCCLUDED)
         gt[free & ~(lonely | gone)] = IGNORE
 
-    ok = valid0[i] & valid1[j]  # padding is no detection: it makes nothing ambiguous
-    labels(gt0, st0, has_neighbour(i[ok], d01[ok], m, unmatched_radius), valid0)
-    labels(gt1, st1, has_neighbour(j[ok], d10[ok], n, unmatched_radius), valid1)
+    near0, near1 = neighbours(i, j, d01, d10, valid0, valid1, unmatched_radius)
+    labels(gt0, st0, near0, valid0)
+    labels(gt1, st1, near1, valid1)
     return out
 
 

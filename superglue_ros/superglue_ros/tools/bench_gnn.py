@@ -107,6 +107,8 @@ def stage_table(model, n: int, reps: int = 5) -> List[Dict]:
             return torch.addmm(flat['mlp2_bias'], hidden, flat['mlp2'])
 
         def mlp_now():  # the x part came with the query GEMM
+            # (Accumulates into hidden_now and scratch call after call: the timing is the
+            # same, and a handful of repetitions stays far from overflow.)
             hidden = hidden_now.addmm_(flat_message, heads['mlp1_message'])
             add_relu_(hidden, heads['mlp1_bias'])
             return scratch.view(2 * n, d).addmm_(hidden, heads['mlp2']).add_(
